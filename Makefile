@@ -1,0 +1,39 @@
+# The two commands: `make up` runs Maily, `make test` runs every test. Both install
+# what they need first (uv into .tools/, then the locked dependencies into .venv/).
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+RUN := $(UV) run --locked --no-sync
+
+.PHONY: up test lint format install clean
+
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Maily needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked
+	@touch $@
+
+install: .venv/.synced
+
+up: install
+	$(RUN) maily up
+
+test: install lint
+	$(RUN) pytest
+
+lint: install
+	$(RUN) ruff check src tests bench migrations
+	$(RUN) ruff format --check src tests bench migrations
+	$(RUN) mypy
+
+format: install
+	$(RUN) ruff check --fix src tests bench migrations
+	$(RUN) ruff format src tests bench migrations
+
+clean:
+	rm -rf .venv $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

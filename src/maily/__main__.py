@@ -1,0 +1,5 @@
+"""`python -m maily` runs the CLI."""
+
+from maily.cli import main
+
+main()

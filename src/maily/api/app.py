@@ -1,0 +1,116 @@
+"""The FastAPI application: routers, error shape, middleware, health and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio import Redis
+
+from maily import __version__
+from maily.api.state import AppState
+from maily.auth.endpoints import router as auth_router
+from maily.config import Settings
+from maily.kit.crypto import SecretBox, configure_secret_box
+from maily.kit.db import create_engine, create_sessionmaker
+from maily.kit.errors import install_error_handlers
+from maily.kit.health import database_check, readiness_response, redis_check
+from maily.kit.metrics import HTTPMetricsMiddleware, metrics_endpoint
+from maily.kit.queue import JobQueue, set_current_queue
+from maily.kit.ratelimit import RateLimiter
+from maily.kit.requestid import RequestIdMiddleware
+from maily.kit.tracing import instrument_app
+
+ROUTERS = [auth_router]
+
+
+def build_state(settings: Settings) -> AppState:
+    if not settings.database.url or not settings.redis.url:
+        raise RuntimeError("the API needs MAILY_DATABASE_URL and MAILY_REDIS_URL")
+    engine = create_engine(
+        settings.database.url,
+        pool_size=settings.database.pool_size,
+        max_overflow=settings.database.max_overflow,
+        echo=settings.database.echo,
+    )
+    redis = Redis.from_url(settings.redis.url)
+    configure_secret_box(SecretBox.from_settings(settings))
+    return AppState(
+        settings=settings,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        redis=redis,
+        rate_limiter=RateLimiter(redis, prefix="maily:rl"),
+    )
+
+
+def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
+    """Build the app. Pass `state` to reuse connections (tests, `maily up`); the app
+    then leaves closing them to the caller."""
+    owns_state = state is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not owns_state:
+            yield
+            return
+        current = app.state.maily = build_state(settings)
+        assert settings.redis.url
+        # Jobs enqueued during requests (session.jobs) go out through this queue.
+        queue = JobQueue.from_url(settings.redis.url, settings)
+        await queue.connect()
+        set_current_queue(queue)
+        try:
+            yield
+        finally:
+            await queue.disconnect()
+            await current.redis.aclose()
+            await current.engine.dispose()
+
+    app = FastAPI(
+        title="Maily API",
+        version=__version__,
+        description="Self-hosted, AI-assisted email marketing. All endpoints live under /api/v1.",
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    if state is not None:
+        app.state.maily = state
+    install_error_handlers(app)
+    if settings.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        current: AppState = request.app.state.maily
+        return await readiness_response(
+            {"database": database_check(current.engine), "redis": redis_check(current.redis)},
+            settings.observability.readiness_timeout_seconds,
+        )
+
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    # Outermost last: the request id exists before metrics and handlers run.
+    app.add_middleware(HTTPMetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    if settings.observability.tracing_enabled:
+        instrument_app(app)
+
+    return app

@@ -1,0 +1,174 @@
+"""Settings: one pydantic-settings class, `MAILY_` prefix, nested groups, `.env` support."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development defaults. Outside development mode `Settings` refuses to start with them.
+DEV_SECRET_KEY = "dev-only-secret-key-change-me-0000000000000000"  # noqa: S105 - refused outside development
+DEV_ENCRYPTION_KEY = "ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktY2hhbmdlLW0="  # base64 of 32 bytes
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class DatabaseSettings(BaseModel):
+    url: str | None = None
+    pool_size: int = 10
+    max_overflow: int = 10
+    echo: bool = False
+
+
+class RedisSettings(BaseModel):
+    url: str | None = None
+
+
+class SecuritySettings(BaseModel):
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    # Comma-free list of Fernet keys (urlsafe base64, 32 bytes); the first encrypts,
+    # all decrypt. Rotate by putting a new key first and running `maily rotate-secrets`.
+    encryption_keys: list[SecretStr] = Field(
+        default_factory=lambda: [SecretStr(DEV_ENCRYPTION_KEY)]
+    )
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 60 * 60 * 24 * 30
+    invitation_ttl_seconds: int = 60 * 60 * 24 * 7
+    jwt_algorithm: str = "HS256"
+    jwt_issuer: str = "maily"
+    # Whether anyone may create an account and workspace through the API.
+    allow_signup: bool = True
+
+
+class RateLimitSettings(BaseModel):
+    enabled: bool = True
+    # sign-in attempts per (address, client) per window
+    sign_in_attempts: int = 10
+    sign_in_window_seconds: int = 300
+    # API requests per principal per window
+    api_requests: int = 1200
+    api_window_seconds: int = 60
+
+
+class APISettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # The address people reach Maily at (links in mail); defaults to host and port.
+    public_url: str | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @property
+    def external_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class RoleSettings(BaseModel):
+    # Side port for /healthz, /readyz and /metrics of a non-API role; each role
+    # adds its offset so several roles can share a host. 0 picks a free port.
+    health_host: str = "127.0.0.1"
+    health_base_port: int = 9100
+
+
+class ObservabilitySettings(BaseModel):
+    log_level: str = "INFO"
+    log_json: bool = True
+    tracing_enabled: bool = False
+    # OTLP/HTTP endpoint, e.g. http://otel-collector:4318/v1/traces. Empty: console exporter.
+    otlp_endpoint: str | None = None
+    service_name: str = "maily"
+    # Share of new traces recorded (0.0-1.0); a request whose caller sampled it is
+    # always recorded, so traces stay whole across services.
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    # Seconds /readyz waits for each readiness check before calling it failed.
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+
+
+class QueueSettings(BaseModel):
+    name: str = "maily"
+    concurrency: int = 10
+    # A running job writes a heartbeat every third of `heartbeat_timeout_seconds`;
+    # a job whose heartbeat is older than that belongs to a dead worker, and the
+    # sweep (one worker every `sweep_interval_seconds`) queues it to run again.
+    heartbeat_timeout_seconds: int = 30
+    sweep_interval_seconds: int = 15
+    # How long a sweep waits for a live worker to confirm it cancelled a stuck job
+    # before re-queueing it anyway (a dead worker never answers).
+    sweep_abort_wait_seconds: float = 5.0
+    # Retries after the first attempt; a worker that died mid-run uses one too.
+    default_retries: int = 5
+    default_timeout_seconds: int = 600
+    # Exponential backoff with jitter: retry n waits between half and all of
+    # min(retry_max_delay, retry_delay * 2**(n-1)) seconds.
+    retry_delay_seconds: float = 5.0
+    retry_max_delay_seconds: float = 600.0
+    # On shutdown, running jobs get this long to finish before they are cancelled
+    # and re-queued.
+    shutdown_grace_seconds: int = 25
+    # How long an idle worker slot blocks on Redis waiting for a job: shutdown
+    # waits this long for idle slots; shorter means more idle Redis round trips.
+    dequeue_timeout_seconds: float = 1.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MAILY_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    environment: Environment = Environment.development
+    data_dir: Path = Path(".maily")
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    api: APISettings = Field(default_factory=APISettings)
+    roles: RoleSettings = Field(default_factory=RoleSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+
+    # Shorthands documented in the README: MAILY_DATABASE_URL and MAILY_REDIS_URL.
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    @model_validator(mode="after")
+    def _apply_shorthands_and_refuse_default_secrets(self) -> Settings:
+        if self.database_url and not self.database.url:
+            self.database.url = self.database_url
+        if self.redis_url and not self.redis.url:
+            self.redis.url = self.redis_url
+        if self.environment is not Environment.development:
+            problems = []
+            if self.security.secret_key.get_secret_value() == DEV_SECRET_KEY:
+                problems.append("MAILY_SECURITY__SECRET_KEY")
+            if any(
+                k.get_secret_value() == DEV_ENCRYPTION_KEY for k in self.security.encryption_keys
+            ):
+                problems.append("MAILY_SECURITY__ENCRYPTION_KEYS")
+            if len(self.security.secret_key.get_secret_value()) < 32:
+                problems.append("MAILY_SECURITY__SECRET_KEY (at least 32 characters)")
+            if problems:
+                raise ValueError(
+                    "refusing to start outside development mode with default or weak secrets: "
+                    + ", ".join(problems)
+                )
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment is Environment.development
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,33 @@
+"""Base for request and response models: rules every piece of client text obeys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+
+def contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple | set):
+        return any(contains_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    return False
+
+
+class Schema(BaseModel):
+    """PostgreSQL text cannot hold NUL characters, so they are refused at the door
+    with a 422 instead of failing deep inside a query."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        if contains_nul(value):
+            raise ValueError("text must not contain NUL characters")
+        return value
+
+
+class ORMSchema(Schema):
+    model_config = ConfigDict(from_attributes=True)

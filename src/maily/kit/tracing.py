@@ -1,0 +1,124 @@
+"""Tracing: one OpenTelemetry tracer provider per process; FastAPI, PostgreSQL and Redis spans."""
+
+from __future__ import annotations
+
+import sys
+from typing import Final
+
+from fastapi import FastAPI
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_NAMESPACE, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from maily.config import Settings
+
+# Probes and scrapes arrive every few seconds and say nothing about user requests.
+UNTRACED_URLS: Final = r"/healthz$,/readyz$,/metrics$"
+
+# The provider installed as the process-wide one. OpenTelemetry lets the global be
+# set once; every later `configure_tracing` without its own exporter reuses it.
+_provider: TracerProvider | None = None
+
+
+def configure_tracing(
+    settings: Settings,
+    service_name: str,
+    exporter: SpanExporter | None = None,
+    *,
+    set_global: bool = True,
+) -> TracerProvider | None:
+    """Set up tracing for a role; returns its provider, or None when tracing is off.
+
+    `service_name` is the role (`api`, `sender`); spans carry `service.name`
+    `maily-<role>` in the `maily` namespace. Spans go to `exporter` when given
+    (tests pass an `InMemorySpanExporter`), else over OTLP/HTTP to
+    `observability.otlp_endpoint`, else to stderr, away from the log lines on stdout.
+    The first provider made becomes the process-wide one unless `set_global` is
+    false (tests keep their pipeline private and pass it to `instrument_app`).
+    """
+    global _provider
+    observability = settings.observability
+    if not observability.tracing_enabled:
+        return None
+    if exporter is None and set_global and _provider is not None:
+        return _provider  # the roles of `maily up` share one pipeline
+
+    namespace = observability.service_name
+    provider = TracerProvider(
+        resource=Resource.create(
+            {SERVICE_NAME: f"{namespace}-{service_name}", SERVICE_NAMESPACE: namespace}
+        ),
+        sampler=ParentBased(TraceIdRatioBased(observability.trace_sample_ratio)),
+    )
+    if exporter is not None:
+        # Synchronous export: a test sees the span as soon as the request returns.
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    elif observability.otlp_endpoint:
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=observability.otlp_endpoint))
+        )
+    else:
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
+
+    if set_global and _provider is None:
+        trace.set_tracer_provider(provider)
+        _provider = provider
+    return provider
+
+
+def instrument_app(app: FastAPI, tracer_provider: TracerProvider | None = None) -> None:
+    """Trace every request of a FastAPI app (except probes and scrapes).
+
+    Uses `tracer_provider`, else the one `configure_tracing` installed; does nothing
+    when tracing is off. FastAPI's built-in telemetry sees this instrumentation and
+    stands aside, so requests are not traced twice. Add `RequestIdMiddleware` with
+    `app.add_middleware` so its access line runs inside the request's span.
+    """
+    provider = tracer_provider or _provider
+    if provider is None:
+        return
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=provider,
+        excluded_urls=UNTRACED_URLS,
+        # Spans per ASGI message (`http send`) add volume, not insight.
+        exclude_spans=["receive", "send"],
+    )
+
+
+def instrument_database(tracer_provider: TracerProvider | None = None) -> None:
+    """Trace every PostgreSQL query of this process, at the asyncpg driver that
+    SQLAlchemy uses (the SQLAlchemy instrumentation does not support 2.1).
+    Parameters are not recorded: they hold addresses and personal data."""
+    provider = tracer_provider or _provider
+    # The instrumentation ships without annotations on its constructor.
+    instrumentor = AsyncPGInstrumentor(capture_parameters=False)  # type: ignore[no-untyped-call]
+    if provider is None or instrumentor.is_instrumented_by_opentelemetry:
+        return
+    instrumentor.instrument(tracer_provider=provider)
+
+
+def instrument_redis(tracer_provider: TracerProvider | None = None) -> None:
+    """Trace every Redis command of every client (sync and asyncio) in this process."""
+    provider = tracer_provider or _provider
+    instrumentor = RedisInstrumentor()
+    if provider is None or instrumentor.is_instrumented_by_opentelemetry:
+        return
+    instrumentor.instrument(tracer_provider=provider)
+
+
+def flush_tracing(provider: TracerProvider | None, timeout_millis: int = 5000) -> None:
+    """Export the spans still queued; a role calls this as it stops."""
+    if provider is not None:
+        provider.force_flush(timeout_millis)
