@@ -4,31 +4,24 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import pkgutil
 
+import maily
 from maily.kit.queue import TaskRegistry, registry
 
-# Each domain that may declare jobs. A domain without a tasks.py is skipped; a new
-# domain with one must be listed here (tests/workers/test_registry.py checks).
-DOMAINS = (
-    "auth",
-    "contacts",
-    "segments",
-    "templates",
-    "campaigns",
-    "delivery",
-    "tracking",
-    "analytics",
-    "ai",
-    "webhooks",
-    "realtime",
-)
+
+def domains_with_tasks() -> list[str]:
+    """Every package directly under `maily` that has a `tasks` module."""
+    return sorted(
+        info.name
+        for info in pkgutil.iter_modules(maily.__path__)
+        if info.ispkg and importlib.util.find_spec(f"maily.{info.name}.tasks") is not None
+    )
 
 
 def load_domain_tasks() -> TaskRegistry:
     """Import `maily.<domain>.tasks` for every domain that has one; their `@task`
     and `@cron` decorators fill the process-wide registry, which is returned."""
-    for domain in DOMAINS:
-        module = f"maily.{domain}.tasks"
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module)
+    for domain in domains_with_tasks():
+        importlib.import_module(f"maily.{domain}.tasks")
     return registry
