@@ -16,14 +16,13 @@ from cryptography.fernet import Fernet
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from maily.api.app import create_app
+from maily.api.app import create_app, state_from
 from maily.api.deps import get_session
 from maily.api.state import AppState
 from maily.config import Environment, Settings
 from maily.kit.db import AsyncSession, create_engine, create_sessionmaker
 from maily.kit.db.migrate import upgrade
 from maily.kit.embedded import local_or_embedded
-from maily.kit.ratelimit import RateLimiter
 
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
 TEST_ENCRYPTION_KEY = Fernet.generate_key().decode()
@@ -139,13 +138,7 @@ async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
 
 @pytest.fixture
 async def app_state(settings: Settings, engine: AsyncEngine, redis: Redis) -> AppState:
-    return AppState(
-        settings=settings,
-        engine=engine,
-        sessionmaker=create_sessionmaker(engine),
-        redis=redis,
-        rate_limiter=RateLimiter(redis, prefix="maily:rl"),
-    )
+    return state_from(settings, engine, redis)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 
@@ -30,10 +29,7 @@ from maily.kit.crypto import (
     get_secret_box,
     rotate_all,
 )
-
-DATABASE_URL = os.environ.get(
-    "MAILY_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
+from maily.kit.db.engine import async_url
 
 # Fixed keys, so parametrized test ids are the same in every pytest-xdist worker.
 OLD_KEY = base64.urlsafe_b64encode(b"old-key:" + b"\x01" * 24).decode()
@@ -227,8 +223,8 @@ def test_declarative_columns_are_registered() -> None:
 
 
 @pytest.fixture
-async def engine() -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(DATABASE_URL, poolclass=NullPool)
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(async_url(database_url), poolclass=NullPool)
     yield engine
     await engine.dispose()
 

@@ -1,9 +1,8 @@
-"""RateLimiter against the real local Redis."""
+"""RateLimiter against a real Redis."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -13,12 +12,10 @@ from redis.asyncio import Redis
 
 from maily.kit.ratelimit import RateLimiter
 
-REDIS_URL = os.environ.get("MAILY_TEST_REDIS_URL", "redis://127.0.0.1:6379")
-
 
 @pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
     yield client
     await client.aclose()
 
@@ -105,10 +102,10 @@ async def test_concurrent_hits_allow_exactly_the_limit(limiter: RateLimiter) -> 
     assert all(0 < result.retry_after_seconds <= 60 for result in results if not result.allowed)
 
 
-async def test_concurrent_hits_from_separate_connections(redis: Redis) -> None:
+async def test_concurrent_hits_from_separate_connections(redis_url: str) -> None:
     # Several clients stand in for several API replicas sharing one Redis.
     prefix = f"test:ratelimit:{secrets.token_hex(8)}"
-    clients = [Redis.from_url(REDIS_URL) for _ in range(5)]
+    clients = [Redis.from_url(redis_url) for _ in range(5)]
     limiters = [RateLimiter(client, prefix) for client in clients]
     try:
         results = await asyncio.gather(*(limiters[i % 5].hit("shared", 7, 60) for i in range(40)))

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from maily import __version__
 from maily.api.state import AppState
@@ -36,8 +37,11 @@ def build_state(settings: Settings) -> AppState:
         max_overflow=settings.database.max_overflow,
         echo=settings.database.echo,
     )
-    redis = Redis.from_url(settings.redis.url)
     configure_secret_box(SecretBox.from_settings(settings))
+    return state_from(settings, engine, Redis.from_url(settings.redis.url))
+
+
+def state_from(settings: Settings, engine: AsyncEngine, redis: Redis) -> AppState:
     return AppState(
         settings=settings,
         engine=engine,
