@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 from maily.config import get_settings
 from maily.kit.db.engine import async_url
+from maily.kit.db.migrate import include_object
 from maily.models import Base
 
 target_metadata = Base.metadata
@@ -25,6 +26,7 @@ def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_object=include_object,
         compare_type=True,
         compare_server_default=True,
         transaction_per_migration=True,

@@ -7,7 +7,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 from maily.kit.db.engine import sync_url
-from maily.kit.db.migrate import upgrade
+from maily.kit.db.migrate import include_object, upgrade
 from maily.models import Base
 from tests.conftest import Stores, _worker_index, create_database
 
@@ -17,14 +17,19 @@ def test_models_and_migrations_agree(database_url: str) -> None:
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(
-                conn, opts={"compare_type": True, "compare_server_default": True}
+                conn,
+                opts={
+                    "compare_type": True,
+                    "compare_server_default": True,
+                    "include_object": include_object,
+                },
             )
             differences = compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()
     assert differences == [], (
         "models and migrations disagree; write a migration "
-        f"(alembic revision --autogenerate): {differences}"
+        f"(alembic revision --autogenerate): {differences[:5]}"
     )
 
 

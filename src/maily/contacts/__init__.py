@@ -1,0 +1,1 @@
+"""The audience: contacts, custom fields, tags, lists, consent, suppression, import/export."""

@@ -1,0 +1,39 @@
+"""Engagement events (sent, delivered, open, click, bounce, complaint, unsubscribe).
+
+Append-only and large: partitioned by month on `occurred_at`. Segments read it for
+engagement rules; the analytics service writes it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Index, PrimaryKeyConstraint, String, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from maily.kit.db.base import Base, new_uuid
+
+EVENT_TYPES = ("sent", "delivered", "open", "click", "bounce", "complaint", "unsubscribe")
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        # The partition key must be part of the primary key.
+        PrimaryKeyConstraint("workspace_id", "occurred_at", "id"),
+        Index("ix_events_contact", "workspace_id", "contact_id", "type", "occurred_at"),
+        Index("ix_events_campaign", "workspace_id", "campaign_id", "type"),
+        {"postgresql_partition_by": "RANGE (occurred_at)"},
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    id: Mapped[uuid.UUID] = mapped_column(default=new_uuid)
+    contact_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column()
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    data: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
