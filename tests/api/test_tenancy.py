@@ -6,10 +6,12 @@ B's own workspace with A's object ids. Nothing of A may be read or changed."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +24,8 @@ from maily.models import Base
 from tests.api.openapi_examples import request_body
 from tests.conftest import Account, sign_up
 
-# Routes that answer without credentials, on purpose.
+# Routes that answer without credentials, on purpose. Domains add theirs in a
+# `tenancy_seed.py` beside their tests (PUBLIC_ROUTES), with SEEDERS for their ids.
 PUBLIC = {
     ("POST", "/api/v1/auth/signup"),
     ("POST", "/api/v1/auth/token"),
@@ -73,7 +76,21 @@ async def _seed_team(client: httpx.AsyncClient, owner: Account) -> dict[str, uui
     }
 
 
-SEEDERS: list[Seeder] = [_seed_team]
+def _domain_seeds() -> tuple[list[Seeder], set[tuple[str, str]]]:
+    """Collect SEEDERS and PUBLIC_ROUTES from every tests/**/tenancy_seed.py."""
+    seeders: list[Seeder] = [_seed_team]
+    public: set[tuple[str, str]] = set()
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted(root.rglob("tenancy_seed.py")):
+        module_name = ".".join(("tests", *path.relative_to(root).with_suffix("").parts))
+        module = importlib.import_module(module_name)
+        seeders.extend(getattr(module, "SEEDERS", []))
+        public |= set(getattr(module, "PUBLIC_ROUTES", set()))
+    return seeders, public
+
+
+SEEDERS, _DOMAIN_PUBLIC = _domain_seeds()
+PUBLIC |= _DOMAIN_PUBLIC
 
 
 async def make_tenant(client: httpx.AsyncClient) -> Tenant:

@@ -15,6 +15,11 @@ from maily import __version__
 from maily.api.state import AppState
 from maily.auth.endpoints import router as auth_router
 from maily.config import Settings
+from maily.contacts.endpoints import router as contacts_router
+from maily.contacts.exports.endpoints import router as exports_router
+from maily.contacts.forms.endpoints import router as forms_router
+from maily.contacts.imports.endpoints import router as imports_router
+from maily.contacts.privacy.endpoints import router as privacy_router
 from maily.kit.crypto import SecretBox, configure_secret_box
 from maily.kit.db import create_engine, create_sessionmaker
 from maily.kit.errors import install_error_handlers
@@ -24,8 +29,17 @@ from maily.kit.queue import JobQueue, set_current_queue
 from maily.kit.ratelimit import RateLimiter
 from maily.kit.requestid import RequestIdMiddleware
 from maily.kit.tracing import instrument_app
+from maily.segments.endpoints import router as segments_router
 
-ROUTERS = [auth_router]
+ROUTERS = [
+    auth_router,
+    contacts_router,
+    imports_router,
+    exports_router,
+    privacy_router,
+    forms_router,
+    segments_router,
+]
 
 
 def build_state(settings: Settings) -> AppState:

@@ -1,0 +1,1 @@
+"""Signup forms: hosted page, embeddable snippet, double opt-in confirmation."""

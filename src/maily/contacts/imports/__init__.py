@@ -1,0 +1,1 @@
+"""Contact imports: streamed upload, column mapping, COPY into staging, one merge."""

@@ -1,0 +1,1 @@
+"""Segments: a JSON rule language compiled to one parameterised SQL query."""
