@@ -3,7 +3,10 @@ one database per test worker built by the migrations, each test rolled back."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -82,8 +85,13 @@ def redis_url(stores: Stores) -> str:
     return f"{base}/{1 + _worker_index()}"
 
 
+_OBJECTS = tempfile.mkdtemp(prefix="maily-test-objects-")
+atexit.register(shutil.rmtree, _OBJECTS, ignore_errors=True)
+
+
 def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
+        "storage": {"backend": "local", "local_path": _OBJECTS},
         "environment": Environment.test,
         "database_url": database_url,
         "redis_url": redis_url,
@@ -137,8 +145,12 @@ async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
 
 
 @pytest.fixture
-async def app_state(settings: Settings, engine: AsyncEngine, redis: Redis) -> AppState:
-    return state_from(settings, engine, redis)
+async def app_state(
+    settings: Settings, engine: AsyncEngine, redis: Redis
+) -> AsyncIterator[AppState]:
+    state = state_from(settings, engine, redis)
+    yield state
+    await state.storage.aclose()
 
 
 @pytest.fixture

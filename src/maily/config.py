@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -116,6 +117,31 @@ class QueueSettings(BaseModel):
     dequeue_timeout_seconds: float = 1.0
 
 
+class StorageSettings(BaseModel):
+    """Object storage (templates, images, attachments, imports, exports): see docs/storage.md."""
+
+    backend: Literal["local", "s3"] = "local"
+    # Folder of the local backend; unset means `<data_dir>/objects`.
+    local_path: Path | None = None
+    s3_bucket: str | None = None
+    # Any S3-compatible server (MinIO, SeaweedFS, Ceph, R2, ...); unset means AWS.
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    # Unset keys fall back to boto3's own chain (environment, profile, instance or pod role).
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    # Put before every key, so several deployments can share one bucket.
+    s3_prefix: str = ""
+    # Default cap for streamed uploads; a caller may pass its own limit.
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+
+    @model_validator(mode="after")
+    def _require_bucket_for_s3(self) -> StorageSettings:
+        if self.backend == "s3" and not self.s3_bucket:
+            raise ValueError("MAILY_STORAGE__S3_BUCKET is required when the storage backend is s3")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MAILY_",
@@ -136,6 +162,7 @@ class Settings(BaseSettings):
     roles: RoleSettings = Field(default_factory=RoleSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
 
     # Shorthands documented in the README: MAILY_DATABASE_URL and MAILY_REDIS_URL.
     database_url: str | None = None

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from maily import __version__
 from maily.api.state import AppState
+from maily.audit.endpoints import router as audit_router
 from maily.auth.endpoints import router as auth_router
 from maily.config import Settings
 from maily.contacts.endpoints import router as contacts_router
@@ -28,6 +29,7 @@ from maily.kit.metrics import HTTPMetricsMiddleware, metrics_endpoint
 from maily.kit.queue import JobQueue, set_current_queue
 from maily.kit.ratelimit import RateLimiter
 from maily.kit.requestid import RequestIdMiddleware
+from maily.kit.storage import storage_from_settings
 from maily.kit.tracing import instrument_app
 from maily.segments.endpoints import router as segments_router
 
@@ -39,6 +41,7 @@ ROUTERS = [
     privacy_router,
     forms_router,
     segments_router,
+    audit_router,
 ]
 
 
@@ -62,6 +65,7 @@ def state_from(settings: Settings, engine: AsyncEngine, redis: Redis) -> AppStat
         sessionmaker=create_sessionmaker(engine),
         redis=redis,
         rate_limiter=RateLimiter(redis, prefix="maily:rl"),
+        storage=storage_from_settings(settings),
     )
 
 
@@ -85,6 +89,7 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
             yield
         finally:
             await queue.disconnect()
+            await current.storage.aclose()
             await current.redis.aclose()
             await current.engine.dispose()
 

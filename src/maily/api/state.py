@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 from maily.config import Settings
 from maily.kit.db import AsyncSession
 from maily.kit.ratelimit import RateLimiter
+from maily.kit.storage import ObjectStorage
 
 
 @dataclass
@@ -20,6 +21,7 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: Redis
     rate_limiter: RateLimiter
+    storage: ObjectStorage
 
 
 def app_state(conn: HTTPConnection) -> AppState:

@@ -10,6 +10,7 @@ from maily.models.mailing_list import ConsentRecord, ListMembership, MailingList
 from maily.models.membership import Membership
 from maily.models.refresh_token import RefreshToken
 from maily.models.segment import Segment
+from maily.models.signup_form import SignupForm, SubscriptionConfirmation
 from maily.models.suppression import SuppressionEntry
 from maily.models.transfer import ContactExport, ContactImport
 from maily.models.user import User
@@ -32,6 +33,8 @@ __all__ = [
     "Membership",
     "RefreshToken",
     "Segment",
+    "SignupForm",
+    "SubscriptionConfirmation",
     "SuppressionEntry",
     "User",
     "Workspace",
