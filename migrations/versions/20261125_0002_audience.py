@@ -69,6 +69,13 @@ def upgrade() -> None:
         "ix_events_campaign", "events", ["workspace_id", "campaign_id", "type"], unique=False
     )
     op.create_index(
+        "ix_events_engagement",
+        "events",
+        ["workspace_id", "type", "occurred_at"],
+        unique=False,
+        postgresql_include=["contact_id"],
+    )
+    op.create_index(
         "ix_events_contact",
         "events",
         ["workspace_id", "contact_id", "type", "occurred_at"],
@@ -529,6 +536,7 @@ def downgrade() -> None:
     op.drop_index("ix_audit_log_target", table_name="audit_log")
     op.drop_table("audit_log")
     op.drop_index("ix_events_contact", table_name="events")
+    op.drop_index("ix_events_engagement", table_name="events")
     op.drop_index("ix_events_campaign", table_name="events")
     op.drop_table("events")
     # ### end Alembic commands ###

@@ -25,6 +25,14 @@ class Event(Base):
         PrimaryKeyConstraint("workspace_id", "occurred_at", "id"),
         Index("ix_events_contact", "workspace_id", "contact_id", "type", "occurred_at"),
         Index("ix_events_campaign", "workspace_id", "campaign_id", "type"),
+        # Engagement rules in segments scan one type over a time window.
+        Index(
+            "ix_events_engagement",
+            "workspace_id",
+            "type",
+            "occurred_at",
+            postgresql_include=["contact_id"],
+        ),
         {"postgresql_partition_by": "RANGE (occurred_at)"},
     )
 
