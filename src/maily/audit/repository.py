@@ -9,7 +9,7 @@ from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 
 from maily.kit.db import AsyncSession
-from maily.kit.pagination import PageParams
+from maily.kit.pagination import PageParams, paginate
 from maily.models import AuditEntry
 
 
@@ -39,9 +39,7 @@ class AuditRepository:
             query = query.where(AuditEntry.target_type == target_type)
         if target_id is not None:
             query = query.where(AuditEntry.target_id == target_id)
-        if page.after is not None:
-            query = query.where(AuditEntry.id < page.after)
-        query = query.order_by(AuditEntry.id.desc()).limit(page.limit + 1)
+        query = paginate(query, AuditEntry.id, page, newest_first=True)
         return list((await self.session.execute(query)).scalars())
 
     async def redact(self, workspace_id: uuid.UUID, secret: str, replacement: str) -> int:

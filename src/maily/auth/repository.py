@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 
 from maily.kit.db import AsyncSession
-from maily.kit.pagination import PageParams
+from maily.kit.pagination import PageParams, paginate
 from maily.models import APIKey, Invitation, Membership, RefreshToken, User, Workspace
 
 
@@ -88,11 +88,8 @@ class MembershipRepository:
             select(Membership, User)
             .join(User, User.id == Membership.user_id)
             .where(Membership.workspace_id == workspace_id)
-            .order_by(Membership.user_id)
-            .limit(page.limit + 1)
         )
-        if page.after is not None:
-            query = query.where(Membership.user_id > page.after)
+        query = paginate(query, Membership.user_id, page)
         return [(m, u) for m, u in await self.session.execute(query)]
 
     async def count_owners(self, workspace_id: uuid.UUID) -> int:
@@ -146,14 +143,10 @@ class APIKeyRepository:
         return key
 
     async def list(self, workspace_id: uuid.UUID, page: PageParams) -> list[APIKey]:
-        query = (
-            select(APIKey)
-            .where(APIKey.workspace_id == workspace_id, APIKey.revoked_at.is_(None))
-            .order_by(APIKey.id)
-            .limit(page.limit + 1)
+        query = select(APIKey).where(
+            APIKey.workspace_id == workspace_id, APIKey.revoked_at.is_(None)
         )
-        if page.after is not None:
-            query = query.where(APIKey.id > page.after)
+        query = paginate(query, APIKey.id, page)
         return list((await self.session.execute(query)).scalars())
 
     async def touch(self, key: APIKey, now: datetime) -> None:
@@ -181,16 +174,10 @@ class InvitationRepository:
         return invitation
 
     async def list_open(self, workspace_id: uuid.UUID, page: PageParams) -> list[Invitation]:
-        query = (
-            select(Invitation)
-            .where(
-                Invitation.workspace_id == workspace_id,
-                Invitation.accepted_at.is_(None),
-                Invitation.revoked_at.is_(None),
-            )
-            .order_by(Invitation.id)
-            .limit(page.limit + 1)
+        query = select(Invitation).where(
+            Invitation.workspace_id == workspace_id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
         )
-        if page.after is not None:
-            query = query.where(Invitation.id > page.after)
+        query = paginate(query, Invitation.id, page)
         return list((await self.session.execute(query)).scalars())

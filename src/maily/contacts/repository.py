@@ -14,7 +14,7 @@ from maily.contacts.fields import FieldSpec, FieldType
 from maily.contacts.schemas import ContactSearch
 from maily.kit.db import AsyncSession
 from maily.kit.db.base import new_uuid
-from maily.kit.pagination import PageParams
+from maily.kit.pagination import PageParams, paginate
 from maily.models import (
     ConsentRecord,
     Contact,
@@ -28,12 +28,6 @@ from maily.models import (
 def _like_prefix(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"{escaped}%"
-
-
-def _page(query: Select[Any], key: Any, page: PageParams) -> Select[Any]:
-    if page.after is not None:
-        query = query.where(key > page.after)
-    return query.order_by(key).limit(page.limit + 1)
 
 
 class CustomFieldRepository:
@@ -104,7 +98,7 @@ class ListRepository:
         await self.session.flush()
 
     async def list(self, workspace_id: uuid.UUID, page: PageParams) -> list[MailingList]:
-        query = _page(
+        query = paginate(
             select(MailingList).where(MailingList.workspace_id == workspace_id),
             MailingList.id,
             page,
@@ -178,7 +172,7 @@ class ContactRepository:
             )
         if search.field:
             query = query.where(Contact.fields[search.field].astext == (search.value or ""))
-        return list((await self.session.execute(_page(query, Contact.id, page))).scalars())
+        return list((await self.session.execute(paginate(query, Contact.id, page))).scalars())
 
     async def memberships(
         self, workspace_id: uuid.UUID, contact_id: uuid.UUID
@@ -198,7 +192,7 @@ class ContactRepository:
         query = select(ConsentRecord).where(
             ConsentRecord.workspace_id == workspace_id, ConsentRecord.contact_id == contact_id
         )
-        return list((await self.session.execute(_page(query, ConsentRecord.id, page))).scalars())
+        return list((await self.session.execute(paginate(query, ConsentRecord.id, page))).scalars())
 
     async def is_suppressed(self, workspace_id: uuid.UUID, contact_id: uuid.UUID) -> bool:
         query = select(is_suppressed()).where(
@@ -276,7 +270,9 @@ class SuppressionRepository:
             query = query.where(
                 SuppressionEntry.value.like(_like_prefix(q.strip().lower()), escape="\\")
             )
-        return list((await self.session.execute(_page(query, SuppressionEntry.id, page))).scalars())
+        return list(
+            (await self.session.execute(paginate(query, SuppressionEntry.id, page))).scalars()
+        )
 
 
 class BulkMembershipRepository:

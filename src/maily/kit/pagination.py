@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 from fastapi import Query
 from pydantic import BaseModel
+from sqlalchemy import Select
 
 from maily.kit.errors import BadRequest
 
 T = TypeVar("T")
+S = TypeVar("S")  # a Select of any row shape
 
 
 class Page(BaseModel, Generic[T]):
@@ -51,3 +53,11 @@ def make_page(rows: list[T], params: PageParams, id_of: Callable[[T], uuid.UUID]
     items = rows[: params.limit]
     more = len(rows) > params.limit and bool(items)
     return Page[T](items=items, next_cursor=encode_cursor(id_of(items[-1])) if more else None)
+
+
+def paginate(query: S, key: Any, page: PageParams, *, newest_first: bool = False) -> S:
+    """Keyset page of a SELECT ordered by the UUIDv7 `key`, one row more than the limit."""
+    select_ = cast(Select[Any], query)
+    if page.after is not None:
+        select_ = select_.where(key < page.after if newest_first else key > page.after)
+    return cast(S, select_.order_by(key.desc() if newest_first else key).limit(page.limit + 1))

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from maily.contacts.audience import sendable
 from maily.contacts.fields import FieldSpec, FieldType
 from maily.kit.db import AsyncSession
-from maily.kit.pagination import PageParams
+from maily.kit.pagination import PageParams, paginate
 from maily.models import Contact, CustomField, MailingList, Segment
 
 # For the count's transaction only (SET LOCAL). 32MB of work_mem per hash table
@@ -30,14 +30,8 @@ class SegmentRepository:
         return await self.session.get(Segment, (workspace_id, segment_id))
 
     async def list(self, workspace_id: uuid.UUID, page: PageParams) -> list[Segment]:
-        query = (
-            select(Segment)
-            .where(Segment.workspace_id == workspace_id)
-            .order_by(Segment.id)
-            .limit(page.limit + 1)
-        )
-        if page.after is not None:
-            query = query.where(Segment.id > page.after)
+        query = select(Segment).where(Segment.workspace_id == workspace_id)
+        query = paginate(query, Segment.id, page)
         return list((await self.session.execute(query)).scalars())
 
     async def add(self, segment: Segment) -> Segment:

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from maily.contacts.exports.columns import ExportColumns
 from maily.kit.db import AsyncSession
-from maily.kit.pagination import PageParams
+from maily.kit.pagination import PageParams, paginate
 from maily.models import (
     Contact,
     ContactExport,
@@ -49,9 +49,7 @@ class ExportRepository:
     async def list(self, workspace_id: uuid.UUID, page: PageParams) -> list[ContactExport]:
         """Newest first: ids are UUIDv7, so `id < cursor` walks back in time."""
         query = select(ContactExport).where(ContactExport.workspace_id == workspace_id)
-        if page.after is not None:
-            query = query.where(ContactExport.id < page.after)
-        query = query.order_by(ContactExport.id.desc()).limit(page.limit + 1)
+        query = paginate(query, ContactExport.id, page, newest_first=True)
         return list((await self.session.execute(query)).scalars())
 
     async def list_exists(self, workspace_id: uuid.UUID, list_id: uuid.UUID) -> bool:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from maily.kit.db import AsyncSession
-from maily.kit.pagination import PageParams
+from maily.kit.pagination import PageParams, paginate
 from maily.models import Contact, CustomField, MailingList, SignupForm
 
 
@@ -29,9 +29,7 @@ class SignupFormRepository:
 
     async def list(self, workspace_id: uuid.UUID, page: PageParams) -> list[SignupForm]:
         query = select(SignupForm).where(SignupForm.workspace_id == workspace_id)
-        if page.after is not None:
-            query = query.where(SignupForm.id > page.after)
-        query = query.order_by(SignupForm.id).limit(page.limit + 1)
+        query = paginate(query, SignupForm.id, page)
         return list((await self.session.execute(query)).scalars())
 
     async def add(self, form: SignupForm) -> SignupForm:

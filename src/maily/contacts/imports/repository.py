@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from maily.contacts.imports.parsing import STAGE_COLUMNS, StageRecord
 from maily.kit.db import AsyncSession
-from maily.kit.pagination import PageParams
+from maily.kit.pagination import PageParams, paginate
 from maily.models import ContactImport
 
 __all__ = ["ImportRepository", "MergeCounts", "StagingRepository"]
@@ -43,9 +43,7 @@ class ImportRepository:
     async def list(self, workspace_id: uuid.UUID, page: PageParams) -> list[ContactImport]:
         """Newest first: ids are UUIDv7, so `id < cursor` walks back in time."""
         query = select(ContactImport).where(ContactImport.workspace_id == workspace_id)
-        if page.after is not None:
-            query = query.where(ContactImport.id < page.after)
-        query = query.order_by(ContactImport.id.desc()).limit(page.limit + 1)
+        query = paginate(query, ContactImport.id, page, newest_first=True)
         return list((await self.session.execute(query)).scalars())
 
     async def transition(
