@@ -38,8 +38,13 @@ class Stores:
 
 
 def _worker_index() -> int:
+    """This test process's slot: its database and Redis index are its own.
+
+    MAILY_TEST_SLOT separates suites run side by side on one machine (slot N takes
+    Redis index 1 + N); xdist workers within a suite add their own number."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return int(worker.removeprefix("gw") or 0)
+    slot = int(os.environ.get("MAILY_TEST_SLOT", "0"))
+    return slot + int(worker.removeprefix("gw") or 0)
 
 
 @pytest.fixture(scope="session")
