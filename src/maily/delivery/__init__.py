@@ -1,0 +1,1 @@
+"""Delivery: the send pipeline, transports, DKIM, message headers, sending domains."""
