@@ -1,5 +1,6 @@
 """Live segment count at scale: 1M contacts, 10M engagement events, a three-condition segment
-(a custom field, a tag, opened within 30 days) counted through the real compiler.
+(a custom field, a tag, opened within 30 days) counted through the real compiler. The
+contacts' engagement columns are filled from the events, as the analytics service does.
 
 Builds the data server-side (INSERT … SELECT generate_series) in a throwaway database made
 on MAILY_DATABASE_URL's server and migrated to head, which it drops at the end unless
@@ -74,6 +75,25 @@ SELECT CAST(:ws AS uuid), now() - random() * interval '365 days', gen_random_uui
 FROM (SELECT n, random() AS r FROM generate_series(1, CAST(:events AS bigint)) AS n) AS s
 """
 
+# What the analytics service keeps on each contact: the latest event of each kind and
+# the counts, derived here from the generated events.
+ENGAGEMENT_SQL = """
+UPDATE contacts AS c
+SET last_sent_at = e.last_sent, last_open_at = e.last_open, last_click_at = e.last_click,
+    sends_count = e.sends, opens_count = e.opens, clicks_count = e.clicks
+FROM (
+    SELECT contact_id,
+           max(occurred_at) FILTER (WHERE type = 'sent') AS last_sent,
+           max(occurred_at) FILTER (WHERE type = 'open') AS last_open,
+           max(occurred_at) FILTER (WHERE type = 'click') AS last_click,
+           count(*) FILTER (WHERE type = 'sent') AS sends,
+           count(*) FILTER (WHERE type = 'open') AS opens,
+           count(*) FILTER (WHERE type = 'click') AS clicks
+    FROM events WHERE workspace_id = CAST(:ws AS uuid) GROUP BY contact_id
+) AS e
+WHERE c.workspace_id = CAST(:ws AS uuid) AND c.id = e.contact_id
+"""
+
 SUPPRESSIONS_SQL = """
 INSERT INTO suppressions (workspace_id, id, kind, value, value_hash, reason)
 SELECT CAST(:ws AS uuid), gen_random_uuid(), 'address', email, email_hash, 'hard_bounce'
@@ -137,16 +157,17 @@ async def build(engine: AsyncEngine, contacts: int, events: int) -> dict[str, fl
                 ),
                 {"ws": workspace_id, "key": key, "type": type_.value},
             )
-    steps = [
-        ("contacts", CONTACTS_SQL, {"contacts": contacts}),
-        ("events", EVENTS_SQL, {"contacts": contacts, "events": events}),
-        ("suppressions", SUPPRESSIONS_SQL, {}),
+    steps = [  # (step, table written, SQL, parameters)
+        ("contacts", "contacts", CONTACTS_SQL, {"contacts": contacts}),
+        ("events", "events", EVENTS_SQL, {"contacts": contacts, "events": events}),
+        ("engagement", "contacts", ENGAGEMENT_SQL, {}),
+        ("suppressions", "suppressions", SUPPRESSIONS_SQL, {}),
     ]
-    for name, sql, params in steps:
+    for name, table, sql, params in steps:
         started = time.perf_counter()
         # Loading 10M rows into random places of the secondary indexes is the slow part:
         # drop them (as the migrations made them) and build them again once loaded.
-        indexes = await secondary_indexes(engine, name)
+        indexes = await secondary_indexes(engine, table)
         async with engine.begin() as conn:
             for index_name, _ in indexes:
                 await conn.execute(text(f'DROP INDEX "{index_name}"'))

@@ -142,6 +142,22 @@ def email_of(name: str) -> str:
     return f"{name}@{CONTACTS[name]['domain']}"
 
 
+EVENTS = [
+    ("ann", "spring", "sent", 5),
+    ("ann", "spring", "open", 4),
+    ("ann", "spring", "click", 4),
+    ("bob", "spring", "sent", 5),
+    ("bob", "winter", "open", 60),
+    ("cat", "winter", "sent", 60),
+    ("eve", "spring", "sent", 5),
+    ("eve", "winter", "open", 400),
+    ("eve", None, "open", 1000),  # before the first monthly partition: the default one
+]
+
+
+LATEST_COLUMN = {"sent": "last_sent_at", "open": "last_open_at", "click": "last_click_at"}
+
+
 async def populate(
     session: AsyncSession,
     workspace_id: uuid.UUID,
@@ -155,6 +171,12 @@ async def populate(
                 workspace_id=workspace_id, key=key, label=key, type=type_, choices=list(choices)
             )
         )
+    # What the analytics service keeps on each contact: the latest event of each kind.
+    latest: dict[str, dict[str, datetime]] = {}
+    for name, _, type_, days_ago in EVENTS:
+        column, occurred = LATEST_COLUMN[type_], NOW - timedelta(days=days_ago)
+        seen = latest.setdefault(name, {})
+        seen[column] = max(occurred, seen.get(column, occurred))
     for name, attrs in CONTACTS.items():
         contact = Contact(
             workspace_id=workspace_id,
@@ -167,12 +189,14 @@ async def populate(
             locale=attrs["locale"],
             tags=attrs["tags"],
             fields=attrs["fields"],
+            **latest.get(name, {}),
             created_at=NOW - timedelta(days=attrs["created_days_ago"]),
             updated_at=NOW - timedelta(days=attrs["created_days_ago"]),
         )
         session.add(contact)
         await session.flush()
         ws.contacts[name] = contact.id
+
     for name in ("newsletter", "empty"):
         mailing_list = MailingList(workspace_id=workspace_id, name=name)
         session.add(mailing_list)
@@ -187,18 +211,7 @@ async def populate(
                 status=status,
             )
         )
-    events = [
-        ("ann", "spring", "sent", 5),
-        ("ann", "spring", "open", 4),
-        ("ann", "spring", "click", 4),
-        ("bob", "spring", "sent", 5),
-        ("bob", "winter", "open", 60),
-        ("cat", "winter", "sent", 60),
-        ("eve", "spring", "sent", 5),
-        ("eve", "winter", "open", 400),
-        ("eve", None, "open", 1000),  # before the first monthly partition: the default one
-    ]
-    for name, campaign, type_, days_ago in events:
+    for name, campaign, type_, days_ago in EVENTS:
         session.add(
             Event(
                 workspace_id=workspace_id,

@@ -4,31 +4,34 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 
 from maily.models import Contact, ListMembership, SuppressionEntry
 
 
-def is_suppressed() -> ColumnElement[bool]:
-    """True for a contact whose address, or whose address's domain, is suppressed."""
-    return exists().where(
-        SuppressionEntry.workspace_id == Contact.workspace_id,
-        or_(
-            and_(
-                SuppressionEntry.kind == "address",
-                SuppressionEntry.value_hash == Contact.email_hash,
-            ),
-            and_(
-                SuppressionEntry.kind == "domain",
-                SuppressionEntry.value_hash == func.maily_sha256_text(Contact.domain),
-            ),
-        ),
+def is_suppressed(workspace_id: uuid.UUID) -> ColumnElement[bool]:
+    """True for a contact of the workspace whose address, or whose address's domain,
+    is suppressed.
+
+    Two uncorrelated IN lists rather than one correlated EXISTS: PostgreSQL hashes
+    each list once per query, so checking a million contacts costs a hash probe each
+    instead of two index probes (and a digest of the domain) each. Domain entries
+    always keep their plain value (a domain is not personal data); address entries
+    are matched by digest, which is all an erased person leaves behind."""
+    addresses = select(SuppressionEntry.value_hash).where(
+        SuppressionEntry.workspace_id == workspace_id, SuppressionEntry.kind == "address"
     )
+    domains = select(SuppressionEntry.value).where(
+        SuppressionEntry.workspace_id == workspace_id,
+        SuppressionEntry.kind == "domain",
+        SuppressionEntry.value.is_not(None),
+    )
+    return or_(Contact.email_hash.in_(addresses), Contact.domain.in_(domains))
 
 
-def sendable() -> ColumnElement[bool]:
+def sendable(workspace_id: uuid.UUID) -> ColumnElement[bool]:
     """A contact Maily may mail at all: subscribed and not suppressed."""
-    return and_(Contact.status == "subscribed", ~is_suppressed())
+    return and_(Contact.status == "subscribed", ~is_suppressed(workspace_id))
 
 
 def subscribed_to(list_ids: list[uuid.UUID]) -> ColumnElement[bool]:

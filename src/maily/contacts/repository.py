@@ -195,7 +195,7 @@ class ContactRepository:
         return list((await self.session.execute(paginate(query, ConsentRecord.id, page))).scalars())
 
     async def is_suppressed(self, workspace_id: uuid.UUID, contact_id: uuid.UUID) -> bool:
-        query = select(is_suppressed()).where(
+        query = select(is_suppressed(workspace_id)).where(
             Contact.workspace_id == workspace_id, Contact.id == contact_id
         )
         return bool((await self.session.execute(query)).scalar())
@@ -286,7 +286,7 @@ class BulkMembershipRepository:
     ) -> int:
         # Suppressed addresses, and people who unsubscribed from everything, are never
         # (re)subscribed by an admin, whatever the selection says: only they can opt in.
-        targets = ids.where(~is_suppressed(), Contact.status == "subscribed")
+        targets = ids.where(~is_suppressed(workspace_id), Contact.status == "subscribed")
         changed = (
             insert(ListMembership)
             .from_select(

@@ -24,15 +24,15 @@ from maily.kit.db.base import Base, TenantMixin, TimestampMixin, UUIDMixin
 class Contact(TenantMixin, UUIDMixin, TimestampMixin, Base):
     __tablename__ = "contacts"
     __table_args__ = (
-        UniqueConstraint("workspace_id", "email"),
-        # Prefix search on addresses ("ann%") needs pattern ops under any collation.
+        # One row per address and workspace. Pattern ops serve prefix search ("ann%")
+        # under any collation as well as equality, so one index does both jobs.
         Index(
-            "ix_contacts_email_prefix",
+            "uq_contacts_workspace_id_email",
             "workspace_id",
             "email",
+            unique=True,
             postgresql_ops={"email": "text_pattern_ops"},
         ),
-        Index("ix_contacts_email_hash", "workspace_id", "email_hash"),
         Index("ix_contacts_domain", "workspace_id", "domain"),
         Index("ix_contacts_tags", "tags", postgresql_using="gin"),
         Index(
@@ -41,6 +41,9 @@ class Contact(TenantMixin, UUIDMixin, TimestampMixin, Base):
             postgresql_using="gin",
             postgresql_ops={"fields": "jsonb_path_ops"},
         ),
+        # "Opened / clicked any campaign within N days" reads these, not the events.
+        Index("ix_contacts_last_open", "workspace_id", "last_open_at"),
+        Index("ix_contacts_last_click", "workspace_id", "last_click_at"),
     )
 
     # Normalised: trimmed and lower-cased, so one person is one row per workspace.
@@ -67,7 +70,8 @@ class Contact(TenantMixin, UUIDMixin, TimestampMixin, Base):
     )
     # import | api | form | admin
     source: Mapped[str] = mapped_column(String(16), nullable=False, server_default="api")
-    # Kept current by the analytics service.
+    # Kept current by the analytics service (the latest of each, never moved back);
+    # segment rules on engagement with any campaign read these columns.
     last_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_open_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_click_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

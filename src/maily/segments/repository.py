@@ -72,7 +72,7 @@ class SegmentRepository:
         """Contacts matching `predicate`, and how many of them may be mailed at all —
         in one pass over the matches."""
         return (
-            select(func.count(), func.count().filter(sendable()))
+            select(func.count(), func.count().filter(sendable(workspace_id)))
             .select_from(Contact)
             .where(Contact.workspace_id == workspace_id, predicate)
         )

@@ -413,7 +413,8 @@ class ListCondition(RuleModel):
 
 
 class EventCondition(RuleModel):
-    """Engagement from the events table: received, opened or clicked a campaign."""
+    """Engagement: received, opened or clicked a given campaign (from the events) or
+    any campaign (from the contact's latest-engagement columns)."""
 
     event: Literal["received", "opened", "clicked"]
     op: Literal["did", "did_not"] = "did"

@@ -259,7 +259,9 @@ async def test_an_erased_address_added_again_is_never_sendable(
     assert again["suppressed"] is True
     sendable_ids = (
         await session.execute(
-            select(Contact.id).where(Contact.workspace_id == account.workspace_id, sendable())
+            select(Contact.id).where(
+                Contact.workspace_id == account.workspace_id, sendable(account.workspace_id)
+            )
         )
     ).scalars()
     assert uuid.UUID(again["id"]) not in set(sendable_ids)
@@ -311,7 +313,7 @@ async def test_an_erased_address_imported_again_stays_suppressed(
     assert subscribed == 0
     again = (
         await session.execute(
-            select(Contact.id, sendable()).where(
+            select(Contact.id, sendable(account.workspace_id)).where(
                 Contact.workspace_id == account.workspace_id, Contact.email == ADDRESS
             )
         )
