@@ -46,6 +46,12 @@ class ContactImport(TenantMixin, UUIDMixin, TimestampMixin, Base):
     rows_updated: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     rows_skipped: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     rows_invalid: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    # Repeated addresses (counted in rows_invalid), role addresses and suppressed ones
+    # (both imported), and the list subscriptions made.
+    rows_duplicate: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    rows_role: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    rows_suppressed: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    subscriptions: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     error_report_key: Mapped[str | None] = mapped_column(String(500))
     error: Mapped[str | None] = mapped_column(String(2000))
     created_by: Mapped[uuid.UUID | None] = mapped_column()

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select
 
 from maily.kit.db import AsyncSession
@@ -202,7 +203,11 @@ async def test_skip_existing_leaves_existing_contacts_entirely_alone(
 
 
 async def test_bad_and_repeated_rows_go_to_the_error_report(
-    client: httpx.AsyncClient, account: Account, session: AsyncSession, do_import: Any
+    client: httpx.AsyncClient,
+    account: Account,
+    session: AsyncSession,
+    redis: Redis,
+    do_import: Any,
 ) -> None:
     long_name = "N" * 250
     result = await do_import(
@@ -225,6 +230,13 @@ async def test_bad_and_repeated_rows_go_to_the_error_report(
     assert result["rows_duplicate"] == 1
     assert result["rows_role"] == 1
     assert result["has_error_report"] is True
+    # The counts are the import's own, not only its progress in Redis, which expires.
+    await redis.flushdb()
+    again = await client.get(
+        f"/api/v1/workspaces/{account.workspace_id}/imports/{result['id']}",
+        headers=account.headers,
+    )
+    assert (again.json()["rows_duplicate"], again.json()["rows_role"]) == (1, 1)
     report = await error_report(client, account, result["id"])
     assert report == [
         ["row", "value", "reason"],

@@ -95,13 +95,12 @@ class ImportOut(Schema):
     rows_updated: int = Field(description="Existing contacts whose details changed")
     rows_skipped: int = Field(description="Existing contacts whose details were left as they were")
     rows_invalid: int = Field(description="Rows not imported: a bad or repeated address")
-    # Known while the import runs and for a week after (they live in Redis).
-    rows_duplicate: int | None = None
-    rows_role: int | None = Field(default=None, description="Role addresses (imported)")
-    rows_suppressed: int | None = Field(
-        default=None, description="Suppressed addresses (imported, subscribed to no list)"
+    rows_duplicate: int = Field(description="Repeated addresses (counted as invalid)")
+    rows_role: int = Field(description="Role addresses (imported)")
+    rows_suppressed: int = Field(
+        description="Suppressed addresses (imported, subscribed to no list)"
     )
-    subscriptions: int | None = Field(default=None, description="List subscriptions made")
+    subscriptions: int = Field(description="List subscriptions made")
     progress: ImportProgress | None = None
     has_error_report: bool
     error: str | None
