@@ -34,6 +34,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql import column, table
 
 from maily.contacts.addresses import value_hash
@@ -253,35 +254,48 @@ class DeliveryRepository:
         )
         chosen = union_all(
             select(due.c.workspace_id, due.c.id), select(expired.c.workspace_id, expired.c.id)
-        )
-        # Someone who unsubscribed from the very lists this campaign goes to (say by
-        # its own unsubscribe link) is out, unless still subscribed to another of them.
+        ).cte("chosen")
+        # Each chosen row's contact, checked once: still mailable at all, and not gone
+        # from the very lists this campaign goes to (say by its own unsubscribe link)
+        # unless still subscribed to another of them.
+        row = aliased(Delivery, name="picked")
+        on_campaign_lists = [
+            ListMembership.workspace_id == row.workspace_id,
+            ListMembership.contact_id == row.contact_id,
+            ListMembership.list_id == any_(Campaign.list_ids),
+        ]
         left_campaign_lists = and_(
-            exists().where(
-                ListMembership.workspace_id == Delivery.workspace_id,
-                ListMembership.contact_id == Delivery.contact_id,
-                ListMembership.list_id == any_(Campaign.list_ids),
-                ListMembership.status == "unsubscribed",
-            ),
-            not_(
-                exists().where(
-                    ListMembership.workspace_id == Delivery.workspace_id,
-                    ListMembership.contact_id == Delivery.contact_id,
-                    ListMembership.list_id == any_(Campaign.list_ids),
-                    ListMembership.status == "subscribed",
-                )
-            ),
+            exists().where(*on_campaign_lists, ListMembership.status == "unsubscribed"),
+            not_(exists().where(*on_campaign_lists, ListMembership.status == "subscribed")),
         )
-        mailable = and_(sendable(), not_(left_campaign_lists))
+        checked = (
+            select(
+                row.workspace_id,
+                row.id,
+                and_(sendable(), not_(left_campaign_lists)).label("mailable"),
+                Contact.first_name,
+                Contact.last_name,
+                Contact.timezone,
+                Contact.locale,
+                Contact.fields,
+                Contact.tags,
+            )
+            .select_from(chosen)
+            .join(row, and_(row.workspace_id == chosen.c.workspace_id, row.id == chosen.c.id))
+            .join(
+                Contact,
+                and_(Contact.workspace_id == row.workspace_id, Contact.id == row.contact_id),
+            )
+            .join(
+                Campaign,
+                and_(Campaign.workspace_id == row.workspace_id, Campaign.id == row.campaign_id),
+            )
+            .subquery("checked")
+        )
+        mailable = checked.c.mailable
         statement = (
             update(Delivery)
-            .where(
-                tuple_(Delivery.workspace_id, Delivery.id).in_(chosen),
-                Contact.workspace_id == Delivery.workspace_id,
-                Contact.id == Delivery.contact_id,
-                Campaign.workspace_id == Delivery.workspace_id,
-                Campaign.id == Delivery.campaign_id,
-            )
+            .where(Delivery.workspace_id == checked.c.workspace_id, Delivery.id == checked.c.id)
             .values(
                 status=case((mailable, DeliveryStatus.leased.value), else_="skipped"),
                 lease_owner=case((mailable, owner), else_=None),
@@ -306,12 +320,12 @@ class DeliveryRepository:
                 Delivery.attempts,
                 Delivery.first_attempt_at,
                 Delivery.status,
-                Contact.first_name,
-                Contact.last_name,
-                Contact.timezone,
-                Contact.locale,
-                Contact.fields,
-                Contact.tags,
+                checked.c.first_name,
+                checked.c.last_name,
+                checked.c.timezone,
+                checked.c.locale,
+                checked.c.fields,
+                checked.c.tags,
             )
         )
         rows: list[LeasedRow] = []
