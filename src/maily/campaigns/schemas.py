@@ -66,6 +66,9 @@ class Schedule(Schema):
 
     @model_validator(mode="after")
     def _fits_mode(self) -> Schedule:
+        for moment in (self.send_at, self.local_send_at):
+            if moment is not None and not 2000 <= moment.year <= 2999:
+                raise ValueError("send times must fall between the years 2000 and 2999")
         if self.send_mode == "at" and self.send_at is None:
             raise ValueError("send_mode 'at' needs send_at")
         if self.send_at is not None and self.send_at.tzinfo is None:
