@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from maily.campaigns.scheduler import Scheduler
+from maily.campaigns.progress import channel
+from maily.campaigns.scheduler import Scheduler, run_scheduler
 from maily.config import SchedulerSettings, Settings
 from maily.kit.db import create_engine, create_sessionmaker, transaction
 from maily.models import Campaign
@@ -201,3 +204,35 @@ async def test_the_loop_runs_ticks_until_stopped(world: World, schedulers: list[
 
     assert await world.status_of(campaign_id) == "sending"
     assert not scheduler.is_leader  # the lock is given up on the way out
+
+
+async def test_the_scheduler_role_starts_due_campaigns_and_announces_it(
+    world: World, settings: Settings, redis: Redis
+) -> None:
+    await world.add_contacts(["ann"], lists=["news"])
+    campaign_id = await scheduled(world)
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(channel(world.workspace_id))
+    await pubsub.get_message(timeout=5)  # the subscribe confirmation
+    stop = asyncio.Event()
+    role_settings = settings.model_copy(
+        update={"scheduler": SchedulerSettings(interval_seconds=0.05)}
+    )
+    running = asyncio.create_task(run_scheduler(role_settings, stop))
+    try:
+        message = None
+        while message is None or message["type"] != "message":
+            message = await pubsub.get_message(timeout=30)
+            assert message is not None, "the scheduler announced nothing"
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=30)
+        await pubsub.aclose()
+
+    assert json.loads(message["data"]) == {
+        "type": "campaign.status",
+        "campaign_id": str(campaign_id),
+        "status": "sending",
+    }
+    assert await world.status_of(campaign_id) == "sending"
+    assert set(await world.rows(campaign_id)) == {"ann"}

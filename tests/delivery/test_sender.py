@@ -10,7 +10,10 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from maily.campaigns.progress import ProgressPublisher, channel
+from maily.config import SenderSettings, Settings
 from maily.contacts.subscriptions import unsubscribe
+from maily.delivery.parts import DeliveryParts
+from maily.delivery.sender import run_sender
 from maily.delivery.transports.base import Outcome, SendResult
 from maily.kit.db import transaction
 from maily.models import Contact, SuppressionEntry
@@ -302,3 +305,39 @@ def test_owner_names_differ_between_senders() -> None:
 
     assert default_owner() != default_owner()
     assert len(default_owner()) <= 64
+
+
+async def test_the_sender_role_sends_with_the_parts_it_is_given(
+    world: World, settings: Settings
+) -> None:
+    await world.add_contacts(["ann", "bob"], lists=["news"])
+    campaign_id = await world.campaign()
+    stop = asyncio.Event()
+    done = asyncio.Event()
+    original = world.transport.send
+
+    async def send_and_watch(messages: Any) -> Any:
+        results = await original(messages)
+        if len(world.transport.messages) >= 2:
+            done.set()
+        return results
+
+    world.transport.send = send_and_watch  # type: ignore[method-assign]
+    role_settings = settings.model_copy(
+        update={"sender": SenderSettings(concurrency=2, poll_interval_seconds=0.05)}
+    )
+    parts = DeliveryParts(world.composer, world.transport)
+    running = asyncio.create_task(run_sender(role_settings, stop, parts=parts))
+    await asyncio.wait_for(done.wait(), timeout=30)
+    stop.set()
+    await asyncio.wait_for(running, timeout=30)
+
+    assert {r.status for r in (await world.rows(campaign_id)).values()} == {"sent"}
+    assert world.transport.closed
+
+
+async def test_without_parts_the_sender_role_waits_for_its_stop(settings: Settings) -> None:
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_sender(settings, stop))
+    stop.set()
+    await asyncio.wait_for(running, timeout=30)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from maily.campaigns.ab import METRIC_EVENTS, pick_winner, variant_names
 from maily.campaigns.audience import audience_predicate
 from maily.campaigns.repository import CampaignRepository
-from maily.campaigns.states import CampaignStatus, require
+from maily.campaigns.states import DECIDABLE, CampaignStatus, require
 from maily.delivery.repository import DeliveryRepository
 from maily.kit.db import AsyncSession
 from maily.kit.errors import MailyError
@@ -81,7 +81,7 @@ class CampaignEngine:
             campaign is None
             or not campaign.ab_test
             or campaign.ab_winner is not None
-            or campaign.status not in (CampaignStatus.sending, CampaignStatus.paused)
+            or campaign.status not in DECIDABLE
             or campaign.ab_decide_at is None
             or campaign.ab_decide_at > datetime.now(UTC)
         ):

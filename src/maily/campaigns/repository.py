@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import func, select, tuple_
 
-from maily.campaigns.states import CampaignStatus
+from maily.campaigns.states import DECIDABLE, CampaignStatus
 from maily.kit.db import AsyncSession
 from maily.kit.pagination import PageParams, paginate
 from maily.models import Campaign, MailingList, Segment, Workspace
@@ -103,9 +103,10 @@ class CampaignRepository:
         return [(w, c) for w, c in await self.session.execute(query)]
 
     async def ab_undecided(self) -> list[tuple[uuid.UUID, uuid.UUID]]:
-        """Sending or paused A/B campaigns whose waiting time is over, without a winner."""
+        """A/B campaigns under way (or sent: a test of the whole audience has nothing
+        held back) whose waiting time is over, without a winner yet."""
         query = select(Campaign.workspace_id, Campaign.id).where(
-            Campaign.status.in_([CampaignStatus.sending, CampaignStatus.paused]),
+            Campaign.status.in_(DECIDABLE),
             Campaign.ab_winner.is_(None),
             Campaign.ab_decide_at <= func.now(),
         )

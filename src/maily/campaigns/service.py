@@ -15,7 +15,7 @@ from maily.campaigns.ab import METRIC_EVENTS, rate, stored_ab_test, variant_name
 from maily.campaigns.content import content_of
 from maily.campaigns.engine import CampaignEngine
 from maily.campaigns.repository import CampaignRepository
-from maily.campaigns.states import DELETABLE, EDITABLE, CampaignStatus, require
+from maily.campaigns.states import DECIDABLE, DELETABLE, EDITABLE, CampaignStatus, require
 from maily.contacts.addresses import InvalidAddress, normalize_email
 from maily.contacts.repository import ContactRepository
 from maily.delivery.composer import POSTAL_ADDRESS, CampaignUnsendable, ContactRow, DeliveryRow
@@ -320,8 +320,10 @@ class CampaignService:
             raise _unprocessable("variant", f"the campaign has no variant {variant}")
         if campaign.ab_winner is not None:
             raise Conflict(f"the winner was chosen already: variant {campaign.ab_winner}")
-        if campaign.status not in (CampaignStatus.sending, CampaignStatus.paused):
-            raise Conflict(f"a winner can only be chosen while sending, not when {campaign.status}")
+        if campaign.status not in DECIDABLE:
+            raise Conflict(
+                f"a winner can only be chosen once the test is sending, not when {campaign.status}"
+            )
         await self.engine.declare_winner(campaign, variant)
         return await self.campaigns.save(campaign)
 

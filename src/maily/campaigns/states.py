@@ -40,6 +40,8 @@ TERMINAL = frozenset({S.sent, S.cancelled, S.failed})
 # States whose content and audience may still be edited.
 EDITABLE = frozenset({S.draft})
 DELETABLE = frozenset({S.draft, S.cancelled, S.failed})
+# States in which an A/B winner may be picked.
+DECIDABLE = frozenset({S.sending, S.paused, S.sent})
 
 
 class IllegalTransition(Conflict):

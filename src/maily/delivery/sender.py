@@ -57,6 +57,8 @@ from maily.kit.db import AsyncSession, create_engine, create_sessionmaker, trans
 from maily.kit.logging import get_logger
 
 _log = get_logger("maily.delivery.sender")
+# Compiled campaigns kept per sender process.
+PREPARED_CACHE_SIZE = 64
 
 
 def default_owner() -> str:
@@ -161,6 +163,9 @@ class Sender:
                 cached = self._prepared[campaign.id] = _Prepared(content, compiled, None)
             cached.winner = campaign.ab_winner
             prepared[campaign.id] = cached
+        if len(self._prepared) > PREPARED_CACHE_SIZE:
+            # Finished campaigns stop appearing in batches: keep only this batch's.
+            self._prepared = {k: v for k, v in self._prepared.items() if k in prepared}
         return prepared, unsendable
 
     async def _fail_campaigns(
