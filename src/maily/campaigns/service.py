@@ -294,8 +294,14 @@ class CampaignService:
                 variant=body.variant,
                 attempts=1,
             )
-            messages.append(prepared.compose(delivery, row))
-        results = await parts.transport.send(messages)
+            try:
+                messages.append(prepared.compose(delivery, row))
+            except Exception as exc:
+                raise Conflict(f"the message for {email} could not be composed: {exc}") from exc
+        try:
+            results = await parts.transport.send(messages)
+        except Exception as exc:
+            raise ServiceUnavailable(f"the transport failed: {exc}") from exc
         return schemas.TestSendOut(
             results=[
                 schemas.TestSendResult(
