@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from sqlalchemy import select
 
@@ -23,6 +24,7 @@ from tests.campaigns.support import World
 async def test_a_campaign_is_sent_once_to_each_contact(world: World) -> None:
     await world.add_contacts(["ann", "bob", "cat"], lists=["news"])
     campaign_id = await world.campaign(subject="Winter news")
+    before = REGISTRY.get_sample_value("maily_deliveries_settled_total", {"status": "sent"}) or 0
 
     assert await world.drain(world.sender()) == 1
 
@@ -39,6 +41,8 @@ async def test_a_campaign_is_sent_once_to_each_contact(world: World) -> None:
     assert message.delivery_id in {r.id for r in rows.values()}
     # Compiled once for the campaign, not once per message.
     assert world.composer.prepared[campaign_id] == 1
+    after = REGISTRY.get_sample_value("maily_deliveries_settled_total", {"status": "sent"})
+    assert after == before + 3
 
 
 async def test_pause_and_cancel_take_effect_within_one_batch(world: World) -> None:

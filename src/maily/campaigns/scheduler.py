@@ -20,8 +20,9 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Final, TypeVar
 
+from prometheus_client import Gauge
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -38,6 +39,10 @@ from maily.kit.logging import get_logger
 LEADER_LOCK_KEY = 0x6D61696C7901
 
 _log = get_logger("maily.campaigns.scheduler")
+SCHEDULER_ACTIVE: Final = Gauge(
+    "maily_scheduler_active",
+    "1 while this scheduler holds the leader lock and acts, 0 while it stands by.",
+)
 T = TypeVar("T")
 Key = tuple[uuid.UUID, uuid.UUID]
 
@@ -81,6 +86,7 @@ class Scheduler:
             with contextlib.suppress(Exception):
                 await self._lock.close()
         self._lock = None
+        SCHEDULER_ACTIVE.set(0)
 
     async def try_lead(self) -> bool:
         """Hold the lock, or take it if nobody does. Checks a held lock's connection
@@ -108,6 +114,7 @@ class Scheduler:
             await conn.close()
             return False
         self._lock = conn
+        SCHEDULER_ACTIVE.set(1)
         _log.info("scheduler is the active instance")
         return True
 
@@ -121,6 +128,7 @@ class Scheduler:
         with contextlib.suppress(Exception):
             await self._lock.close()
         self._lock = None
+        SCHEDULER_ACTIVE.set(0)
 
     async def _each(
         self, keys: list[Key], step: Callable[[CampaignEngine, Key], Awaitable[T]]

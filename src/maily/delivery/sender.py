@@ -28,7 +28,11 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from time import perf_counter
+from typing import Final
 
+from prometheus_client import Counter as MetricCounter
+from prometheus_client import Histogram
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -59,6 +63,17 @@ from maily.kit.logging import get_logger
 _log = get_logger("maily.delivery.sender")
 # Compiled campaigns kept per sender process.
 PREPARED_CACHE_SIZE = 64
+
+DELIVERIES_SETTLED: Final = MetricCounter(
+    "maily_deliveries_settled",
+    "Ledger rows a sender recorded, by the state they reached.",
+    ["status"],
+)
+BATCH_DURATION: Final = Histogram(
+    "maily_sender_batch_duration_seconds",
+    "Time from leasing a batch to recording its outcomes.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
 
 
 def default_owner() -> str:
@@ -120,7 +135,15 @@ class Sender:
     async def run_batch(self) -> BatchReport:
         """Lease one batch and see it through. Returns what happened (leased == 0 and
         skipped == 0: nothing was due)."""
-        return await self.deliver(await self.lease())
+        started = perf_counter()
+        report = await self.deliver(await self.lease())
+        if report.leased or report.skipped:
+            BATCH_DURATION.observe(perf_counter() - started)
+            for status, n in report.outcomes.items():
+                DELIVERIES_SETTLED.labels(status=status).inc(n)
+            if report.skipped:
+                DELIVERIES_SETTLED.labels(status=DeliveryStatus.skipped.value).inc(report.skipped)
+        return report
 
     async def deliver(self, lease: Lease) -> BatchReport:
         report = BatchReport(leased=len(lease.rows), skipped=len(lease.skipped))
