@@ -94,8 +94,10 @@ class ContactRow:
 
 class PreparedCampaign(Protocol):
     """A campaign's content compiled once; `compose` runs for every row, so it must be
-    cheap and must not touch the database. It may raise for one row (a template error
-    on that contact's data): the sender records that row as failed and goes on."""
+    cheap and must not touch the database. The sender calls it from a worker thread
+    (rendering and signing are CPU work), one batch at a time per thread, so it must be
+    safe to call from threads. It may raise for one row (a template error on that
+    contact's data): the sender records that row as failed and goes on."""
 
     def compose(self, delivery: DeliveryRow, contact: ContactRow) -> OutgoingMessage: ...
 
