@@ -143,16 +143,28 @@ def worker() -> None:
     _role("worker", _worker)
 
 
+def _sender(settings: Settings) -> RoleMain:
+    from maily.delivery.sender import run_sender
+
+    return lambda stop: run_sender(settings, stop)
+
+
+def _scheduler(settings: Settings) -> RoleMain:
+    from maily.campaigns.scheduler import run_scheduler
+
+    return lambda stop: run_scheduler(settings, stop)
+
+
 @app.command()
 def sender() -> None:
     """Lease deliveries from the ledger and hand them to transports."""
-    _role("sender", _idle("sender"))
+    _role("sender", _sender)
 
 
 @app.command()
 def scheduler() -> None:
     """Move due campaigns along (one active instance)."""
-    _role("scheduler", _idle("scheduler"))
+    _role("scheduler", _scheduler)
 
 
 @app.command()

@@ -117,6 +117,33 @@ class QueueSettings(BaseModel):
     dequeue_timeout_seconds: float = 1.0
 
 
+class SenderSettings(BaseModel):
+    """The `maily sender` engine: leasing from the delivery ledger and retrying."""
+
+    # Rows leased per batch, and batches in flight at once per sender process
+    # (while one batch is with the transport, the next is leased and composed).
+    batch_size: int = Field(default=200, ge=1, le=5000)
+    concurrency: int = Field(default=4, ge=1, le=64)
+    # A lease not settled by then belongs to a dead sender: its rows are leased again.
+    lease_seconds: float = Field(default=300.0, gt=0)
+    # How long an idle sender waits before looking for due rows again.
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
+    # Deferred rows: attempt n waits between half and all of
+    # min(retry_max, retry_base * 2**(n-1)); after the window (from the first
+    # attempt) a deferral becomes a failure. 72 h, like the big providers.
+    retry_base_seconds: float = Field(default=60.0, gt=0)
+    retry_max_seconds: float = Field(default=3600.0, gt=0)
+    retry_window_seconds: float = Field(default=72 * 3600.0, gt=0)
+
+
+class SchedulerSettings(BaseModel):
+    """The `maily scheduler` loop (one active instance, by a PostgreSQL advisory lock)."""
+
+    interval_seconds: float = Field(default=5.0, gt=0)
+    # Due campaigns started per tick; the rest wait for the next one.
+    campaigns_per_tick: int = Field(default=20, ge=1)
+
+
 class StorageSettings(BaseModel):
     """Object storage (templates, images, attachments, imports, exports): see docs/storage.md."""
 
@@ -163,6 +190,8 @@ class Settings(BaseSettings):
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    sender: SenderSettings = Field(default_factory=SenderSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     # Shorthands documented in the README: MAILY_DATABASE_URL and MAILY_REDIS_URL.
     database_url: str | None = None

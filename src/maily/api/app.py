@@ -15,6 +15,7 @@ from maily import __version__
 from maily.api.state import AppState
 from maily.audit.endpoints import router as audit_router
 from maily.auth.endpoints import router as auth_router
+from maily.campaigns.endpoints import router as campaigns_router
 from maily.config import Settings
 from maily.contacts.endpoints import router as contacts_router
 from maily.contacts.exports.endpoints import router as exports_router
@@ -41,6 +42,7 @@ ROUTERS = [
     privacy_router,
     forms_router,
     segments_router,
+    campaigns_router,
     audit_router,
 ]
 

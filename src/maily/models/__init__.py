@@ -3,7 +3,9 @@
 from maily.kit.db.base import Base
 from maily.models.api_key import APIKey
 from maily.models.audit import AuditEntry
+from maily.models.campaign import Campaign
 from maily.models.contact import Contact, CustomField
+from maily.models.delivery import Delivery
 from maily.models.event import EVENT_TYPES, Event
 from maily.models.invitation import Invitation
 from maily.models.mailing_list import ConsentRecord, ListMembership, MailingList
@@ -21,11 +23,13 @@ __all__ = [
     "APIKey",
     "AuditEntry",
     "Base",
+    "Campaign",
     "ConsentRecord",
     "Contact",
     "ContactExport",
     "ContactImport",
     "CustomField",
+    "Delivery",
     "Event",
     "Invitation",
     "ListMembership",

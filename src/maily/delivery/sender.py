@@ -1,0 +1,348 @@
+"""`maily sender`: leases batches from the delivery ledger, composes, sends, records.
+
+Any number of sender processes run side by side; the lease (UPDATE … FOR UPDATE SKIP
+LOCKED) keeps them from ever holding the same row. One batch is:
+
+1. lease up to `batch_size` due rows of sending campaigns (contacts re-checked:
+   the unsendable are skipped in the same statement);
+2. compose each message with the campaign's `PreparedCampaign`, compiled once per
+   campaign and cached here until the campaign is edited;
+3. hand the batch to the transport;
+4. record every outcome in one batched UPDATE (bounces suppress the address);
+5. publish what changed on Redis for live progress.
+
+Several batches are in flight at once (`concurrency`), so one is leased and composed
+while another is with the transport. On stop, batches in flight finish and are
+recorded; nothing new is leased."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import random
+import socket
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from time import perf_counter
+from typing import Final
+
+from prometheus_client import Counter as MetricCounter
+from prometheus_client import Histogram
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from maily.campaigns.content import content_of
+from maily.campaigns.engine import CampaignEngine
+from maily.campaigns.progress import ProgressPublisher
+from maily.campaigns.repository import CampaignRepository
+from maily.config import SenderSettings, Settings
+from maily.delivery.composer import (
+    CampaignContent,
+    CampaignUnsendable,
+    Composer,
+    PreparedCampaign,
+)
+from maily.delivery.ledger import (
+    DeliveryStatus,
+    RetryPolicy,
+    RowResult,
+    failed_row,
+    outcome_to_row,
+)
+from maily.delivery.parts import DeliveryParts, build_delivery_parts
+from maily.delivery.repository import DeliveryRepository, Lease, LeasedRow
+from maily.delivery.transports.base import Outcome, OutgoingMessage, SendResult, Transport
+from maily.kit.db import AsyncSession, create_engine, create_sessionmaker, transaction
+from maily.kit.logging import get_logger
+
+_log = get_logger("maily.delivery.sender")
+# Compiled campaigns kept per sender process.
+PREPARED_CACHE_SIZE = 64
+
+DELIVERIES_SETTLED: Final = MetricCounter(
+    "maily_deliveries_settled",
+    "Ledger rows a sender recorded, by the state they reached.",
+    ["status"],
+)
+BATCH_DURATION: Final = Histogram(
+    "maily_sender_batch_duration_seconds",
+    "Time from leasing a batch to recording its outcomes.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+
+
+def default_owner() -> str:
+    """Who holds a lease: host, process and a random part (a restarted process with
+    the same pid is a different owner)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class BatchReport:
+    leased: int = 0
+    skipped: int = 0
+    # Final status of each recorded row -> how many.
+    outcomes: Counter[str] = field(default_factory=Counter)
+    failed_campaigns: list[uuid.UUID] = field(default_factory=list)
+
+
+@dataclass
+class _Prepared:
+    content: CampaignContent
+    prepared: PreparedCampaign
+    winner: str | None
+
+
+class Sender:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        composer: Composer,
+        transport: Transport,
+        settings: SenderSettings,
+        *,
+        publisher: ProgressPublisher | None = None,
+        owner: str | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.composer = composer
+        self.transport = transport
+        self.settings = settings
+        self.publisher = publisher or ProgressPublisher(None)
+        self.owner = (owner or default_owner())[:64]
+        self.rand = rand
+        self.policy = RetryPolicy(
+            base_seconds=settings.retry_base_seconds,
+            cap_seconds=settings.retry_max_seconds,
+            window_seconds=settings.retry_window_seconds,
+        )
+        self._prepared: dict[uuid.UUID, _Prepared] = {}
+
+    # -- one batch --------------------------------------------------------------------
+
+    async def lease(self) -> Lease:
+        async with transaction(self.sessionmaker) as session:
+            return await DeliveryRepository(session).lease(
+                self.owner, self.settings.batch_size, self.settings.lease_seconds
+            )
+
+    async def run_batch(self) -> BatchReport:
+        """Lease one batch and see it through. Returns what happened (leased == 0 and
+        skipped == 0: nothing was due)."""
+        started = perf_counter()
+        report = await self.deliver(await self.lease())
+        if report.leased or report.skipped:
+            BATCH_DURATION.observe(perf_counter() - started)
+            for status, n in report.outcomes.items():
+                DELIVERIES_SETTLED.labels(status=status).inc(n)
+            if report.skipped:
+                DELIVERIES_SETTLED.labels(status=DeliveryStatus.skipped.value).inc(report.skipped)
+        return report
+
+    async def deliver(self, lease: Lease) -> BatchReport:
+        report = BatchReport(leased=len(lease.rows), skipped=len(lease.skipped))
+        changes: dict[tuple[uuid.UUID, uuid.UUID], Counter[str]] = defaultdict(Counter)
+        for key in lease.skipped:
+            changes[key][DeliveryStatus.skipped] += 1
+        if lease.rows:
+            prepared, unsendable = await self._prepare(lease.rows)
+            if unsendable:
+                report.failed_campaigns = await self._fail_campaigns(lease.rows, unsendable)
+            sendable = [r for r in lease.rows if r.delivery.campaign_id in prepared]
+            results = await self._send(sendable, prepared)
+            async with transaction(self.sessionmaker) as session:
+                recorded = await DeliveryRepository(session).record(self.owner, results)
+            for row in recorded:
+                changes[(row.workspace_id, row.campaign_id)][row.status] += 1
+                report.outcomes[row.status] += 1
+        for (workspace_id, campaign_id), counts in changes.items():
+            await self.publisher.changed(workspace_id, campaign_id, counts)
+        return report
+
+    async def _prepare(
+        self, rows: Sequence[LeasedRow]
+    ) -> tuple[dict[uuid.UUID, _Prepared], dict[uuid.UUID, str]]:
+        """The batch's campaigns, compiled (or from the cache if unchanged)."""
+        keys = sorted({(r.delivery.workspace_id, r.delivery.campaign_id) for r in rows})
+        async with transaction(self.sessionmaker) as session:
+            found = await CampaignRepository(session).with_postal_address(keys)
+        prepared: dict[uuid.UUID, _Prepared] = {}
+        unsendable: dict[uuid.UUID, str] = {}
+        for campaign, postal_address in found:
+            cached = self._prepared.get(campaign.id)
+            if cached is None or cached.content.updated_at != campaign.updated_at:
+                content = content_of(campaign, postal_address)
+                try:
+                    compiled = await self.composer.prepare(content)
+                except CampaignUnsendable as exc:
+                    unsendable[campaign.id] = str(exc) or "the content cannot be composed"
+                    continue
+                cached = self._prepared[campaign.id] = _Prepared(content, compiled, None)
+            cached.winner = campaign.ab_winner
+            prepared[campaign.id] = cached
+        if len(self._prepared) > PREPARED_CACHE_SIZE:
+            # Finished campaigns stop appearing in batches: keep only this batch's.
+            self._prepared = {k: v for k, v in self._prepared.items() if k in prepared}
+        return prepared, unsendable
+
+    async def _fail_campaigns(
+        self, rows: Sequence[LeasedRow], reasons: dict[uuid.UUID, str]
+    ) -> list[uuid.UUID]:
+        """A campaign whose content cannot be prepared fails as a whole; its leased rows
+        go back untouched rather than each failing on the same cause."""
+        keys = [
+            (r.delivery.workspace_id, r.delivery.id)
+            for r in rows
+            if r.delivery.campaign_id in reasons and r.delivery.id is not None
+        ]
+        failed = []
+        async with transaction(self.sessionmaker) as session:
+            await DeliveryRepository(session).release(self.owner, keys)
+            engine = CampaignEngine(session)
+            workspaces = {r.delivery.campaign_id: r.delivery.workspace_id for r in rows}
+            for campaign_id, reason in reasons.items():
+                if await engine.fail_by_id(workspaces[campaign_id], campaign_id, reason):
+                    failed.append(campaign_id)
+        for campaign_id in failed:
+            _log.warning(
+                "campaign failed", campaign_id=str(campaign_id), reason=reasons[campaign_id]
+            )
+            await self.publisher.status(workspaces[campaign_id], campaign_id, "failed")
+        return failed
+
+    def _compose_all(
+        self, rows: Sequence[LeasedRow], prepared: dict[uuid.UUID, _Prepared]
+    ) -> list[OutgoingMessage | str]:
+        composed: list[OutgoingMessage | str] = []
+        for row in rows:
+            entry = prepared[row.delivery.campaign_id]
+            delivery = row.delivery
+            if delivery.variant is None and entry.winner is not None:
+                # The held-back audience of an A/B test gets the winner.
+                delivery = dataclasses.replace(delivery, variant=entry.winner)
+            try:
+                composed.append(entry.prepared.compose(delivery, row.contact))
+            except Exception as exc:
+                composed.append(f"the message could not be composed: {exc}")
+        return composed
+
+    async def _send(
+        self, rows: Sequence[LeasedRow], prepared: dict[uuid.UUID, _Prepared]
+    ) -> list[RowResult]:
+        if not rows:
+            return []
+        # Rendering and signing are CPU work: off the event loop, so leases and other
+        # batches' network I/O keep moving meanwhile.
+        composed = await asyncio.to_thread(self._compose_all, rows, prepared)
+        messages = [m for m in composed if isinstance(m, OutgoingMessage)]
+        try:
+            sent = await self.transport.send(messages) if messages else []
+        except Exception as exc:
+            # The contract says send() does not raise; if it does, nothing says the
+            # messages left, so they are retried like a refused connection.
+            _log.exception("transport raised", transport=self.transport.name)
+            sent = [SendResult(Outcome.deferred, detail=f"transport error: {exc}")] * len(messages)
+        outcomes = iter(sent)
+        now = datetime.now(UTC)
+        results = []
+        for row, message in zip(rows, composed, strict=True):
+            delivery_id = row.delivery.id
+            assert delivery_id is not None
+            workspace_id = row.delivery.workspace_id
+            if isinstance(message, str):
+                results.append(
+                    failed_row(workspace_id, delivery_id, message, status=DeliveryStatus.failed)
+                )
+                continue
+            result = next(outcomes, None)
+            if result is None:
+                results.append(
+                    failed_row(
+                        workspace_id,
+                        delivery_id,
+                        "the transport reported no result for this message",
+                        status=DeliveryStatus.unknown,
+                    )
+                )
+                continue
+            results.append(
+                outcome_to_row(
+                    workspace_id=workspace_id,
+                    delivery_id=delivery_id,
+                    attempts=row.delivery.attempts,
+                    first_attempt_at=row.first_attempt_at,
+                    result=result,
+                    now=now,
+                    policy=self.policy,
+                    rand=self.rand,
+                )
+            )
+        return results
+
+    # -- the loop ---------------------------------------------------------------------
+
+    async def _lane(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                report = await self.run_batch()
+                idle = report.leased == 0 and report.skipped == 0
+            except Exception:
+                _log.exception("sender batch failed")
+                idle = True
+            if idle:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.settings.poll_interval_seconds)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run `concurrency` batch lanes until `stop` is set; in-flight batches finish."""
+        _log.info(
+            "sender started",
+            owner=self.owner,
+            transport=self.transport.name,
+            batch_size=self.settings.batch_size,
+            concurrency=self.settings.concurrency,
+        )
+        async with asyncio.TaskGroup() as group:
+            for lane in range(self.settings.concurrency):
+                group.create_task(self._lane(stop), name=f"sender-lane-{lane}")
+        _log.info("sender stopped", owner=self.owner)
+
+
+async def run_sender(
+    settings: Settings, stop: asyncio.Event, *, parts: DeliveryParts | None = None
+) -> None:
+    """The `sender` role's main loop. `parts` defaults to `build_delivery_parts()`;
+    without a composer and transport the role only waits, saying so."""
+    if not settings.database.url:
+        raise ValueError("the sender needs a database: set MAILY_DATABASE_URL")
+    lanes = settings.sender.concurrency
+    engine = create_engine(settings.database.url, pool_size=lanes + 1, max_overflow=lanes)
+    redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
+    try:
+        sessionmaker = create_sessionmaker(engine)
+        parts = parts or await build_delivery_parts(settings, sessionmaker)
+        if parts is None:
+            _log.warning("no composer and transport are configured; the sender waits")
+            await stop.wait()
+            return
+        sender = Sender(
+            sessionmaker,
+            parts.composer,
+            parts.transport,
+            settings.sender,
+            publisher=ProgressPublisher(redis),
+        )
+        try:
+            await sender.run(stop)
+        finally:
+            await parts.transport.aclose()
+    finally:
+        if redis is not None:
+            await redis.aclose()
+        await engine.dispose()

@@ -1,0 +1,20 @@
+"""Fixtures of the campaign and delivery engine tests: a committed world per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from maily.kit.db import create_sessionmaker
+from tests.campaigns.support import World, drop_world, new_world
+
+
+@pytest.fixture
+async def world(engine: AsyncEngine) -> AsyncIterator[World]:
+    created = await new_world(create_sessionmaker(engine))
+    try:
+        yield created
+    finally:
+        await drop_world(created)
