@@ -1,7 +1,7 @@
 """campaigns
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0008
 Create Date: 2026-12-01 07:25:36.408820
 
 The campaigns table and the delivery ledger. template_id and sender_id stay plain
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007"
-down_revision: str | None = "0003"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -43,7 +43,7 @@ async def audience_predicate(
         excluded.append(await load_segment_predicate(session, workspace_id, segment_id, now=now))
     return and_(
         Contact.workspace_id == workspace_id,
-        sendable(),
+        sendable(workspace_id),
         or_(*included) if included else false(),
         not_(or_(*excluded)) if excluded else true(),
     )

@@ -272,7 +272,7 @@ class DeliveryRepository:
             select(
                 row.workspace_id,
                 row.id,
-                and_(sendable(), not_(left_campaign_lists)).label("mailable"),
+                and_(sendable(None), not_(left_campaign_lists)).label("mailable"),
                 Contact.first_name,
                 Contact.last_name,
                 Contact.timezone,
