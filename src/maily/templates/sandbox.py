@@ -28,7 +28,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, cast
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes, pass_eval_context
+from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, nodes, pass_eval_context
 from jinja2.exceptions import SecurityError
 from jinja2.filters import FILTERS
 from jinja2.runtime import Context, LoopContext, markup_join, str_join
@@ -186,7 +186,7 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if not super().is_safe_attribute(obj, attr, value):
             return False
-        if not callable(value):
+        if not callable(value) or isinstance(value, Undefined):
             return True
         if isinstance(obj, str):
             return attr in _STR_METHODS
@@ -308,6 +308,7 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
 
 
 _BINOPS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add,
     "*": operator.mul,
     "**": operator.pow,
     "%": operator.mod,
