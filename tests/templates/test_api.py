@@ -42,7 +42,8 @@ async def create(client: httpx.AsyncClient, account: Account, **body: Any) -> di
 
 async def test_create_get_list_and_versions(client: httpx.AsyncClient, account: Account) -> None:
     created = await create(client, account, subject="Hi {{ contact.first_name }}")
-    assert created["kind"] == "mjml" and created["role"] == "template"
+    assert created["kind"] == "mjml"
+    assert created["role"] == "template"
     assert created["current_version"] == 1
     assert created["links"] == ["https://example.com/offer"]
     template_id = created["id"]
@@ -107,7 +108,8 @@ async def test_problems_are_422_naming_the_line(
     detail = error["details"][0]
     assert detail["line"] == line
     assert detail["loc"] == ["body", "source"]
-    assert f"line {line}" in detail["message"] and text in detail["message"]
+    assert f"line {line}" in detail["message"]
+    assert text in detail["message"]
     assert text in error["message"]
     # Nothing was saved.
     listed = await client.get(url(account), headers=account.headers)
