@@ -84,3 +84,11 @@ def test_module_functions_use_the_configured_signer() -> None:
         assert tokens.verify(tokens.sign_open(DELIVERY)) is not None
     finally:
         tokens.configure_signer(previous)
+
+
+def test_click_urls_for_a_message_match_one_by_one_signing() -> None:
+    urls = SIGNER.click_urls("https://mail.example.com/", DELIVERY, 20)
+    assert urls == [SIGNER.click_url("https://mail.example.com", DELIVERY, i) for i in range(20)]
+    assert [SIGNER.verify(u.rsplit("/", 1)[1]) for u in urls] == [
+        TokenPayload(TokenKind.click, DELIVERY, i) for i in range(20)
+    ]

@@ -25,15 +25,15 @@ from urllib.parse import urlsplit
 import css_inline
 import html2text
 import mrml
-from jinja2 import Template, TemplateSyntaxError
+from jinja2 import TemplateSyntaxError
 
 from maily.templates.errors import RenderError, TemplateProblem
 from maily.templates.markup import Protected, link_marker, protect, restore
 from maily.templates.sandbox import (
     RenderLimits,
+    SandboxedTemplate,
     TemplateEnvironment,
     render_deadline,
-    render_limited,
 )
 
 __all__ = [
@@ -294,10 +294,10 @@ class CompiledTemplate:
     html_source: str  # the compiled Jinja source of the HTML part
     text_source: str | None  # None when the text part is made from each rendered HTML
     limits: RenderLimits
-    _subject: Template = field(repr=False)
-    _preheader: Template | None = field(repr=False)
-    _html: Template = field(repr=False)
-    _text: Template | None = field(repr=False)
+    _subject: SandboxedTemplate = field(repr=False)
+    _preheader: SandboxedTemplate | None = field(repr=False)
+    _html: SandboxedTemplate = field(repr=False)
+    _text: SandboxedTemplate | None = field(repr=False)
     environments: tuple[TemplateEnvironment, TemplateEnvironment] = field(repr=False)
 
     def render(
@@ -314,23 +314,23 @@ class CompiledTemplate:
         part = "subject"
         try:
             with render_deadline(self.limits.timeout_seconds):
-                subject = render_limited(self._subject, variables, MAX_SUBJECT_CHARS * 4)
+                subject = self._subject.render(variables, MAX_SUBJECT_CHARS * 4)
                 subject = " ".join(subject.split())
                 if len(subject) > MAX_SUBJECT_CHARS:
                     raise TemplateProblem(f"is longer than {MAX_SUBJECT_CHARS} characters")
                 values = dict(variables)
                 part = "preheader"
                 values["_mly_preheader"] = (
-                    " ".join(render_limited(self._preheader, variables, limit).split())
+                    " ".join(self._preheader.render(variables, limit).split())
                     if self._preheader is not None
                     else ""
                 )
-                values["_mly_links"] = [click_url(i) for i in range(len(self.links))]
+                values["_mly_links"] = list(map(click_url, range(len(self.links))))
                 values["_mly_open_url"] = open_url
                 part = "source"
-                html = render_limited(self._html, values, limit)
+                html = self._html.render(values, limit)
                 if self._text is not None:
-                    text = render_limited(self._text, values, limit)
+                    text = self._text.render(values, limit)
                 else:
                     COMPILE_STATS.text_fallback_renders += 1
                     text = html_to_text(html)
@@ -389,15 +389,15 @@ def compile_template(
         restore(protected, html, _link_slot, require_all=True), bool(preheader.strip())
     )
     try:
-        html_template = html_env.from_string(html_source)
+        html_template = html_env.prepare(html_source)
     except TemplateSyntaxError as exc:
         raise TemplateProblem(
             f"does not compile after {kind.value.upper()} processing: {exc.message}"
         ) from exc
-    text_template: Template | None = None
+    text_template: SandboxedTemplate | None = None
     if text_whole and text_source is not None:
         try:
-            text_template = text_env.from_string(text_source)
+            text_template = text_env.prepare(text_source)
         except TemplateSyntaxError:
             text_template = None
     if text_template is None:
@@ -407,8 +407,8 @@ def compile_template(
         html_source=html_source,
         text_source=text_source,
         limits=limits,
-        _subject=text_env.from_string(subject),
-        _preheader=text_env.from_string(preheader) if preheader.strip() else None,
+        _subject=text_env.prepare(subject),
+        _preheader=text_env.prepare(preheader) if preheader.strip() else None,
         _html=html_template,
         _text=text_template,
         environments=(html_env, text_env),
@@ -427,7 +427,7 @@ def locate_render_problem(
     values = dict(variables, _mly_links=[], _mly_open_url=None, _mly_preheader="")
     try:
         with render_deadline(limits.timeout_seconds):
-            render_limited(environment.from_string(bare), values, limits.max_output_chars)
+            environment.prepare(bare).render(values, limits.max_output_chars)
     except Exception as exc:
         line = None
         traceback = exc.__traceback__

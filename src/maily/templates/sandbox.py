@@ -28,7 +28,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, cast
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, nodes, pass_eval_context
+from jinja2 import (
+    ChainableUndefined,
+    Template,
+    TemplateSyntaxError,
+    Undefined,
+    nodes,
+    pass_eval_context,
+)
 from jinja2.exceptions import SecurityError
 from jinja2.filters import FILTERS
 from jinja2.runtime import Context, LoopContext, markup_join, str_join
@@ -38,9 +45,9 @@ __all__ = [
     "ALLOWED_FILTERS",
     "RenderLimitExceeded",
     "RenderLimits",
+    "SandboxedTemplate",
     "SecurityError",
     "TemplateEnvironment",
-    "render_limited",
 ]
 
 # Filters a template may use. Left out on purpose: `safe` (would let contact data
@@ -196,6 +203,16 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
             return attr in _LOOP_METHODS
         return False
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """Merge data is plain dicts: `contact.first_name` is looked up as a key first,
+        skipping the failed attribute lookup (an exception per tag) Jinja tries first."""
+        if type(obj) is dict:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
     def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
         raise SecurityError(
             f"access to {attribute!r} of {type(obj).__name__!r} is not allowed in templates"
@@ -302,6 +319,15 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
             lineno=lineno,
         )
 
+    def prepare(self, source: str) -> SandboxedTemplate:
+        """Compile `source` (TemplateSyntaxError with its line if it does not)."""
+        tree = self.parse(source)
+        repeats = any(True for _ in tree.find_all((nodes.For, nodes.Macro, nodes.CallBlock)))
+        code = self.compile(tree)
+        return SandboxedTemplate(
+            self.template_class.from_code(self, code, self.make_globals(None)), repeats
+        )
+
     @staticmethod
     def guard_loop(iterable: Iterable[Any]) -> Iterator[Any]:
         return _guarded(iterable)
@@ -315,17 +341,41 @@ _BINOPS: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def render_limited(template: Any, variables: Mapping[str, Any], max_output_chars: int) -> str:
-    """Render a compiled Jinja template, streaming, and stop once the output passes the
-    limit. The caller holds a `render_deadline()`."""
-    parts: list[str] = []
-    size = 0
-    for chunk in template.generate(variables):
-        size += len(chunk)
-        if size > max_output_chars:
-            raise RenderLimitExceeded(
-                f"the rendered message is larger than {max_output_chars} characters"
-            )
-        parts.append(chunk)
-    _check_deadline()
-    return "".join(parts)
+@dataclass(frozen=True, slots=True)
+class SandboxedTemplate:
+    """A compiled template and whether its output can repeat (loops, macros, call
+    blocks). Output that cannot repeat is bounded by its expressions, each of which the
+    environment bounds, so it is joined at C speed and measured once; output that can
+    repeat is measured as it streams and stopped at the limit."""
+
+    template: Template
+    repeats: bool
+
+    def render(self, variables: Mapping[str, Any], max_output_chars: int) -> str:
+        """Render inside a `render_deadline()`; RenderLimitExceeded past the limit."""
+        template = self.template
+        # new_context copies the mapping into its own dict; any Mapping does.
+        context = template.new_context(cast(dict[str, Any], variables))
+        try:
+            if self.repeats:
+                parts: list[str] = []
+                size = 0
+                for chunk in template.root_render_func(context):
+                    size += len(chunk)
+                    if size > max_output_chars:
+                        raise RenderLimitExceeded(_too_large(max_output_chars))
+                    parts.append(chunk)
+                output = "".join(parts)
+            else:
+                output = "".join(template.root_render_func(context))
+                if len(output) > max_output_chars:
+                    raise RenderLimitExceeded(_too_large(max_output_chars))
+        except Exception:
+            # Re-raised with the traceback on template lines, as Template.render does.
+            template.environment.handle_exception()
+        _check_deadline()
+        return output
+
+
+def _too_large(limit: int) -> str:
+    return f"the rendered message is larger than {limit} characters"
