@@ -248,3 +248,22 @@ def test_problems_name_the_part_and_line(
 def test_invalid_mjml_is_reported() -> None:
     with pytest.raises(TemplateProblem, match="not valid MJML"):
         compile_template("<mjml><mj-body><mj-section>", "mjml")
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            '{% macro b(t) %}<b>{{ t }}</b>{% endmacro %}<p>{{ b("x") }}</p>',
+            "<body><p><b>x</b></p></body>",
+        ),
+        (
+            '{% if vip %}<p class="{% if vip %}v{% endif %}">VIP</p>{% endif %}<p>all</p>',
+            'body><p class="v">VIP</p><p>all</p>',
+        ),
+        ("<p>{% raw %}{{ kept }}{% endraw %}{# gone #}</p>", "<p>{{ kept }}</p>"),
+    ],
+)
+def test_statements_keep_their_place_in_fragments(source: str, expected: str) -> None:
+    compiled = compile_template(source, "html", subject="s")
+    assert expected in compiled.render({"vip": True}, click_url=str).html

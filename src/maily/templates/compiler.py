@@ -58,6 +58,7 @@ _INCLUDE = re.compile(
 _CONTENT_BLOCK = re.compile(
     r"\{%-?\s*block\s+content\s*-?%\}.*?\{%-?\s*endblock(?:\s+content)?\s*-?%\}", re.DOTALL
 )
+_DOCUMENT = re.compile(r"<(?:html|body)\b", re.IGNORECASE)
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _BODY_CLOSE = re.compile(r"</body\s*>", re.IGNORECASE)
 _MRML_POSITION = re.compile(r"at position (\d+)")
@@ -377,7 +378,15 @@ def compile_template(
     COMPILE_STATS.compiles += 1
 
     protected = protect(composed)
-    html = _mjml_to_html(protected) if kind is TemplateKind.mjml else protected.text
+    if kind is TemplateKind.mjml:
+        html = _mjml_to_html(protected)
+    elif _DOCUMENT.search(protected.text):
+        html = protected.text
+    else:
+        # A fragment gets its document here: left to the HTML parser, the implied
+        # <html><body> would open after a leading comment marker, i.e. inside a
+        # {% macro %} or {% if %} that starts the fragment.
+        html = f"<html><head></head><body>{protected.text}</body></html>"
     html, links = _rewrite_links(_inline_css(html), protected)
 
     text_markup = html_to_text(re.sub(rf"<!--(js{protected.nonce}\d+z)-->", r" \1 ", html))
