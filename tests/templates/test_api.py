@@ -120,6 +120,16 @@ async def test_problems_are_422_naming_the_line(
     assert checked.json()["error"]["details"][0]["line"] == line
 
 
+async def test_invalid_mjml_is_422(client: httpx.AsyncClient, account: Account) -> None:
+    response = await client.post(
+        url(account, "/validate"),
+        headers=account.headers,
+        json={"kind": "mjml", "source": "<mjml><mj-body>\n<mj-section>\n"},
+    )
+    assert response.status_code == 422
+    assert "not valid MJML" in response.json()["error"]["message"]
+
+
 async def test_update_with_a_syntax_error_keeps_the_current_version(
     client: httpx.AsyncClient, account: Account
 ) -> None:

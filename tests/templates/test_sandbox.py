@@ -144,3 +144,12 @@ def test_extends_import_and_dynamic_include_are_refused() -> None:
     for source in ('{% extends "base" %}', '{% import "x" as y %}', "{% include name %}"):
         with pytest.raises(TemplateProblem):
             compile_template(source, "html")
+
+
+def test_bad_data_for_one_message_is_a_render_error_for_that_message() -> None:
+    compiled = compile_template("<p>{{ contact.age + 1 }}</p>", "html", subject="s")
+    assert "<p>41</p>" in compiled.render({"contact": {"age": 40}}, click_url=str).html
+    with pytest.raises(RenderError) as caught:
+        compiled.render({"contact": {"age": "forty"}}, click_url=str)
+    assert caught.value.part == "source"
+    assert caught.value.detail()["type"] == "template_render"
