@@ -169,6 +169,15 @@ class StorageSettings(BaseModel):
         return self
 
 
+class TemplateSettings(BaseModel):
+    """Limits on rendering one message (see docs/templates.md)."""
+
+    # Subject, HTML and text of one message together; past it the render fails clearly.
+    render_timeout_seconds: float = Field(default=1.0, gt=0)
+    # Characters of one rendered part; Gmail clips messages past ~100 KB anyway.
+    max_output_chars: int = Field(default=2_000_000, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MAILY_",
@@ -192,6 +201,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     sender: SenderSettings = Field(default_factory=SenderSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    templates: TemplateSettings = Field(default_factory=TemplateSettings)
 
     # Shorthands documented in the README: MAILY_DATABASE_URL and MAILY_REDIS_URL.
     database_url: str | None = None

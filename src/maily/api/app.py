@@ -33,6 +33,7 @@ from maily.kit.requestid import RequestIdMiddleware
 from maily.kit.storage import storage_from_settings
 from maily.kit.tracing import instrument_app
 from maily.segments.endpoints import router as segments_router
+from maily.templates.endpoints import router as templates_router
 
 ROUTERS = [
     auth_router,
@@ -43,6 +44,7 @@ ROUTERS = [
     forms_router,
     segments_router,
     campaigns_router,
+    templates_router,
     audit_router,
 ]
 

@@ -14,6 +14,7 @@ from maily.models.refresh_token import RefreshToken
 from maily.models.segment import Segment
 from maily.models.signup_form import SignupForm, SubscriptionConfirmation
 from maily.models.suppression import SuppressionEntry
+from maily.models.template import Template, TemplateVersion
 from maily.models.transfer import ContactExport, ContactImport
 from maily.models.user import User
 from maily.models.workspace import Workspace
@@ -40,6 +41,8 @@ __all__ = [
     "SignupForm",
     "SubscriptionConfirmation",
     "SuppressionEntry",
+    "Template",
+    "TemplateVersion",
     "User",
     "Workspace",
 ]

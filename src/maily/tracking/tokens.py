@@ -1,0 +1,180 @@
+"""Compact HMAC-signed tokens for open and click tracking URLs.
+
+A token is base64url (no padding) of a short binary payload followed by a 16-byte tag:
+
+    kind (1 byte) | delivery id (16 bytes, UUID) | link index (2 bytes, click only) | tag
+
+The tag is HMAC-SHA256 over the payload, truncated to 16 bytes, with a key derived
+from `settings.security.secret_key` by HKDF under a fixed label, so the tracking key
+is never the key that signs sessions. A click token carries the link's index, never
+its URL: the URL comes from the link table stored with the campaign, so a token can
+only ever lead where the message itself led (no open redirect)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass
+from enum import IntEnum
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from maily.config import Settings, get_settings
+
+__all__ = [
+    "MAX_LINK_INDEX",
+    "TokenKind",
+    "TokenPayload",
+    "TokenSigner",
+    "click_path",
+    "configure_signer",
+    "open_path",
+    "sign_click",
+    "sign_open",
+    "verify",
+]
+
+TAG_BYTES = 16
+MAX_LINK_INDEX = 0xFFFF
+_KEY_LABEL = b"maily/tracking-tokens/v1"
+_CLICK_LENGTH = 1 + 16 + 2
+_OPEN_LENGTH = 1 + 16
+
+
+class TokenKind(IntEnum):
+    open = 1
+    click = 2
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPayload:
+    kind: TokenKind
+    delivery_id: uuid.UUID
+    link_index: int | None = None  # clicks only
+
+
+def derive_key(secret_key: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEY_LABEL).derive(
+        secret_key.encode()
+    )
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+class TokenSigner:
+    """Signs and verifies tracking tokens with one derived key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise ValueError("a tracking key needs at least 32 bytes")
+        # Keyed once; copying a keyed HMAC is cheaper than keying one per token.
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenSigner:
+        return cls(derive_key(settings.security.secret_key.get_secret_value()))
+
+    def _tag(self, payload: bytes) -> bytes:
+        mac = self._mac.copy()
+        mac.update(payload)
+        return mac.digest()[:TAG_BYTES]
+
+    def _seal(self, payload: bytes) -> str:
+        return _b64(payload + self._tag(payload))
+
+    def sign_click(self, delivery_id: uuid.UUID, link_index: int) -> str:
+        if not 0 <= link_index <= MAX_LINK_INDEX:
+            raise ValueError(f"link index must be between 0 and {MAX_LINK_INDEX}")
+        payload = bytes((TokenKind.click,)) + delivery_id.bytes + link_index.to_bytes(2, "big")
+        return self._seal(payload)
+
+    def click_urls(self, public_url: str, delivery_id: uuid.UUID, count: int) -> list[str]:
+        """The click URLs of links 0..count-1 of one message, signed in one go (the
+        per-message path of the sender: the delivery's part of the MAC is done once)."""
+        if count > MAX_LINK_INDEX + 1:
+            raise ValueError(f"a message can track at most {MAX_LINK_INDEX + 1} links")
+        prefix = bytes((TokenKind.click,)) + delivery_id.bytes
+        base = self._mac.copy()
+        base.update(prefix)
+        head = public_url.rstrip("/") + "/t/c/"
+        urls = []
+        for index in range(count):
+            suffix = index.to_bytes(2, "big")
+            mac = base.copy()
+            mac.update(suffix)
+            urls.append(head + _b64(prefix + suffix + mac.digest()[:TAG_BYTES]))
+        return urls
+
+    def sign_open(self, delivery_id: uuid.UUID) -> str:
+        return self._seal(bytes((TokenKind.open,)) + delivery_id.bytes)
+
+    def verify(self, token: str) -> TokenPayload | None:
+        """The payload of a token this key signed; None for anything else (tampered,
+        truncated, unknown kind, not base64url)."""
+        if not 40 <= len(token) <= 64 or not token.isascii():
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except (binascii.Error, ValueError):
+            return None
+        # Only the canonical spelling verifies, so one token has exactly one form.
+        if _b64(raw) != token:
+            return None
+        payload, tag = raw[:-TAG_BYTES], raw[-TAG_BYTES:]
+        if not hmac.compare_digest(tag, self._tag(payload)):
+            return None
+        kind, delivery = payload[0], uuid.UUID(bytes=payload[1:17])
+        if kind == TokenKind.click and len(payload) == _CLICK_LENGTH:
+            return TokenPayload(TokenKind.click, delivery, int.from_bytes(payload[17:19], "big"))
+        if kind == TokenKind.open and len(payload) == _OPEN_LENGTH:
+            return TokenPayload(TokenKind.open, delivery)
+        return None
+
+    def click_url(self, public_url: str, delivery_id: uuid.UUID, link_index: int) -> str:
+        return public_url.rstrip("/") + click_path(self.sign_click(delivery_id, link_index))
+
+    def open_url(self, public_url: str, delivery_id: uuid.UUID) -> str:
+        return public_url.rstrip("/") + open_path(self.sign_open(delivery_id))
+
+
+def click_path(token: str) -> str:
+    return f"/t/c/{token}"
+
+
+def open_path(token: str) -> str:
+    return f"/t/o/{token}.gif"
+
+
+_signer: TokenSigner | None = None
+
+
+def configure_signer(signer: TokenSigner | None) -> TokenSigner | None:
+    """Set the process-wide signer the module functions use; returns the previous one."""
+    global _signer
+    previous, _signer = _signer, signer
+    return previous
+
+
+def _default_signer() -> TokenSigner:
+    global _signer
+    if _signer is None:
+        _signer = TokenSigner.from_settings(get_settings())
+    return _signer
+
+
+def sign_click(delivery_id: uuid.UUID, link_index: int) -> str:
+    return _default_signer().sign_click(delivery_id, link_index)
+
+
+def sign_open(delivery_id: uuid.UUID) -> str:
+    return _default_signer().sign_open(delivery_id)
+
+
+def verify(token: str) -> TokenPayload | None:
+    return _default_signer().verify(token)

@@ -1,0 +1,94 @@
+"""Tracking tokens: compact, URL-safe, and anything tampered verifies as None."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+import pytest
+
+from maily.tracking import tokens
+from maily.tracking.tokens import TokenKind, TokenPayload, TokenSigner, derive_key
+from tests.conftest import TEST_SECRET_KEY, make_settings
+
+SIGNER = TokenSigner(derive_key(TEST_SECRET_KEY))
+DELIVERY = uuid.UUID("0190f3a4-1111-7222-8333-444455556666")
+
+
+def test_click_and_open_tokens_round_trip() -> None:
+    click = SIGNER.sign_click(DELIVERY, 7)
+    opened = SIGNER.sign_open(DELIVERY)
+    assert SIGNER.verify(click) == TokenPayload(TokenKind.click, DELIVERY, 7)
+    assert SIGNER.verify(opened) == TokenPayload(TokenKind.open, DELIVERY)
+    for token in (click, opened):
+        assert len(token) <= 47
+        assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_urls_carry_the_token() -> None:
+    click = SIGNER.click_url("https://mail.example.com/", DELIVERY, 3)
+    opened = SIGNER.open_url("https://mail.example.com", DELIVERY)
+    assert click.startswith("https://mail.example.com/t/c/")
+    assert opened.startswith("https://mail.example.com/t/o/")
+    assert opened.endswith(".gif")
+    assert SIGNER.verify(click.rsplit("/", 1)[1]) == TokenPayload(TokenKind.click, DELIVERY, 3)
+    assert SIGNER.verify(opened.rsplit("/", 1)[1].removesuffix(".gif")) is not None
+
+
+def _flip(token: str, position: int) -> str:
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    raw[position] ^= 0x01
+    return base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("position", [0, 1, 10, 17, 18, 19, 34])
+def test_any_flipped_bit_is_refused(position: int) -> None:
+    token = SIGNER.sign_click(DELIVERY, 7)
+    assert SIGNER.verify(_flip(token, position)) is None
+
+
+def test_other_link_index_or_kind_cannot_be_forged() -> None:
+    token = SIGNER.sign_click(DELIVERY, 1)
+    raw = base64.urlsafe_b64decode(token + "=")
+    forged = raw[:17] + (2).to_bytes(2, "big") + raw[19:]
+    assert SIGNER.verify(base64.urlsafe_b64encode(forged).rstrip(b"=").decode()) is None
+    # An open token's tag does not make a click token (and the other way round).
+    opened = base64.urlsafe_b64decode(SIGNER.sign_open(DELIVERY) + "==")
+    as_click = bytes((TokenKind.click,)) + opened[1:17] + b"\x00\x00" + opened[17:]
+    assert SIGNER.verify(base64.urlsafe_b64encode(as_click).rstrip(b"=").decode()) is None
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "abc", "!" * 47, "A" * 47, "A" * 200, "é" * 44, SIGNER.sign_click(DELIVERY, 1) + "A"],
+)
+def test_garbage_is_refused(token: str) -> None:
+    assert SIGNER.verify(token) is None
+
+
+def test_another_key_does_not_verify_and_the_key_is_not_the_secret_itself() -> None:
+    other = TokenSigner(derive_key(TEST_SECRET_KEY + "-other"))
+    assert other.verify(SIGNER.sign_open(DELIVERY)) is None
+    assert derive_key(TEST_SECRET_KEY) != TEST_SECRET_KEY.encode()[:32]
+    with pytest.raises(ValueError, match="link index"):
+        SIGNER.sign_click(DELIVERY, 70_000)
+
+
+def test_module_functions_use_the_configured_signer() -> None:
+    settings = make_settings("postgresql://unused/x", "redis://unused/0")
+    previous = tokens.configure_signer(TokenSigner.from_settings(settings))
+    try:
+        token = tokens.sign_click(DELIVERY, 2)
+        assert tokens.verify(token) == TokenPayload(TokenKind.click, DELIVERY, 2)
+        assert SIGNER.verify(token) == tokens.verify(token)  # same derived key
+        assert tokens.verify(tokens.sign_open(DELIVERY)) is not None
+    finally:
+        tokens.configure_signer(previous)
+
+
+def test_click_urls_for_a_message_match_one_by_one_signing() -> None:
+    urls = SIGNER.click_urls("https://mail.example.com/", DELIVERY, 20)
+    assert urls == [SIGNER.click_url("https://mail.example.com", DELIVERY, i) for i in range(20)]
+    assert [SIGNER.verify(u.rsplit("/", 1)[1]) for u in urls] == [
+        TokenPayload(TokenKind.click, DELIVERY, i) for i in range(20)
+    ]
