@@ -1,21 +1,22 @@
 """DKIM signatures (RFC 6376): relaxed/relaxed, rsa-sha256 or ed25519-sha256 (RFC 8463).
 
-Signing runs in OpenSSL through `cryptography`; canonicalisation is dkimpy's, the
-same code its verifier uses. See docs/adr/0002-dkim-signing.md for why."""
+The private-key operation runs in OpenSSL through `cryptography`; canonicalisation
+is the few lines of RFC 6376 §3.4 below, tested against dkimpy's. See
+docs/adr/0002-dkim-signing.md for why not dkimpy itself."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, cast
+from typing import Protocol
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
-from dkim.canonicalization import CanonicalizationPolicy
 
 __all__ = [
     "MIN_RSA_BITS",
@@ -25,6 +26,8 @@ __all__ = [
     "DkimKeyError",
     "DkimSigner",
     "SigningKey",
+    "canonical_body",
+    "canonical_header",
     "dns_record",
     "generate_key",
     "split_message",
@@ -59,7 +62,11 @@ OVERSIGNED_HEADERS: tuple[str, ...] = ("from",)
 
 SigningKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
-_RELAXED = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+_WSP_RUN = re.compile(rb"[\t ]+")
+# Only what relaxed body canonicalisation changes: whitespace before a line end,
+# and runs of whitespace that are not one plain space.
+_TRAILING_WSP = re.compile(rb"[\t ]+(?=\r\n)")
+_ODD_WSP = re.compile(rb"[\t ]{2,}|\t")
 _B64_LINE = 72
 
 
@@ -254,7 +261,7 @@ class DkimSigner:
         """The DKIM-Signature header field for a message given as its header fields
         (name, raw value after the colon) and its body, for callers that assemble
         the message themselves and so need not parse it back."""
-        body_hash = hashlib.sha256(_RELAXED.canonicalize_body(body)).digest()
+        body_hash = hashlib.sha256(canonical_body(body)).digest()
         present: dict[bytes, list[Header]] = {}
         for name, value in headers:
             present.setdefault(name.strip().lower(), []).append((name, value))
@@ -276,15 +283,16 @@ class DkimSigner:
                 self._prefix,
                 str(int(self._clock())).encode("ascii"),
                 b"; h=",
-                ":".join(names).encode("ascii"),
+                _fold_names(names),
                 b";\r\n\tbh=",
                 base64.b64encode(body_hash),
                 b";\r\n\tb=",
             )
         )
-        canonical = _canonical_headers([*selected, (b"DKIM-Signature", value)])
+        canonical = [canonical_header(name, raw) for name, raw in selected]
         # The signature header itself is hashed without its trailing CRLF.
-        signed = b"".join(canonical)[:-2]
+        canonical.append(canonical_header(b"DKIM-Signature", value)[:-2])
+        signed = b"".join(canonical)
         if isinstance(self._key, rsa.RSAPrivateKey):
             raw = self._key.sign(signed, padding.PKCS1v15(), hashes.SHA256())
         else:
@@ -295,7 +303,47 @@ class DkimSigner:
         return b"DKIM-Signature:" + value + b"\r\n\t".join(chunks) + b"\r\n"
 
 
-def _canonical_headers(headers: Sequence[Header]) -> list[bytes]:
-    """name:value\\r\\n lines in relaxed header canonicalisation (RFC 6376 §3.4.2)."""
-    pairs = cast(list[Header], _RELAXED.canonicalize_headers(list(headers)))
-    return [name + b":" + value for name, value in pairs]
+def _fold_names(names: Sequence[str]) -> bytes:
+    """The h= list, broken after a colon where a line would pass 76 columns."""
+    lines: list[str] = []
+    line = ""
+    width = 19  # the tab and "t=1234567890; h=" before the first name
+    for name in names:
+        piece = name if not line else ":" + name
+        if line and width + len(piece) > 76:
+            lines.append(line + ":")
+            line, width = name, 1 + len(name)
+        else:
+            line += piece
+            width += len(piece)
+    lines.append(line)
+    return "\r\n\t".join(lines).encode("ascii")
+
+
+def canonical_header(name: bytes, value: bytes) -> bytes:
+    """`name:value\\r\\n` in relaxed header canonicalisation (RFC 6376 §3.4.2): the name
+    lowercased, the value unfolded, runs of whitespace made one space, none at
+    either end."""
+    if b"\n" in value:
+        value = value.replace(b"\r\n", b"").replace(b"\n", b"")
+    if b"\t" in value or b"  " in value:
+        value = _WSP_RUN.sub(b" ", value)
+    return name.strip().lower() + b":" + value.strip(b" ") + b"\r\n"
+
+
+def canonical_body(body: bytes) -> bytes:
+    """The body in relaxed canonicalisation (RFC 6376 §3.4.4): no whitespace at line
+    ends, inner runs of whitespace one space, no empty lines at the end, and an
+    empty body hashed as nothing. A body not ending in CRLF is treated as the CRLF
+    SMTP will add, since that is what the verifier sees."""
+    if body and not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    # Most lines need no change: test before paying for the substitutions.
+    if b"\t" in body or b"  " in body or b" \r\n" in body:
+        body = _ODD_WSP.sub(b" ", _TRAILING_WSP.sub(b"", body))
+    end = len(body)
+    while body.endswith(b"\r\n\r\n", 0, end):
+        end -= 2
+    if end == 2:  # nothing but empty lines
+        return b""
+    return body[:end] if end != len(body) else body
