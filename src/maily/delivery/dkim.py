@@ -263,8 +263,8 @@ class DkimSigner:
         the message themselves and so need not parse it back."""
         body_hash = hashlib.sha256(canonical_body(body)).digest()
         present: dict[bytes, list[Header]] = {}
-        for name, value in headers:
-            present.setdefault(name.strip().lower(), []).append((name, value))
+        for field_name, field_value in headers:
+            present.setdefault(field_name.strip().lower(), []).append((field_name, field_value))
         names = [name for name in self._headers if name.encode("ascii") in present]
         names += [name for name in OVERSIGNED_HEADERS if name in names]
         selected: list[Header] = []

@@ -47,7 +47,9 @@ _MAX_NAME = 200
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f]+")
 _ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
 _LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
-_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+_DOMAIN = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 
 
@@ -338,8 +340,8 @@ class MessageBuilder:
         else:
             part_headers, part_body = _part(html or text or "", b"html" if html else b"plain")
             for line in part_headers.split(b"\r\n")[:-1]:
-                name, _, value = line.partition(b":")
-                headers.append((name, value))
+                field, _, field_value = line.partition(b":")
+                headers.append((field, field_value))
             body = part_body if part_body.endswith(b"\r\n") else part_body + b"\r\n"
 
         head = b"".join(name + b":" + value + b"\r\n" for name, value in headers)
