@@ -56,11 +56,13 @@ def build_state(settings: Settings) -> AppState:
         max_overflow=settings.database.max_overflow,
         echo=settings.database.echo,
     )
-    configure_secret_box(SecretBox.from_settings(settings))
     return state_from(settings, engine, Redis.from_url(settings.redis.url))
 
 
 def state_from(settings: Settings, engine: AsyncEngine, redis: Redis) -> AppState:
+    # Encrypted columns (DKIM keys, transport secrets) are read and written with
+    # the settings' keys wherever an app state exists, tests included.
+    configure_secret_box(SecretBox.from_settings(settings))
     return AppState(
         settings=settings,
         engine=engine,

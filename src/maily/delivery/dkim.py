@@ -225,8 +225,8 @@ class DkimSigner:
         self._clock = clock
         # Everything in the signature header that is the same for every message.
         self._prefix = (
-            f" v=1; a={actual.value}; c=relaxed/relaxed; d={self.domain};"
-            f" s={self.selector};\r\n\tt="
+            f" v=1; a={actual.value}; c=relaxed/relaxed;\r\n"
+            f"\td={self.domain}; s={self.selector};\r\n\tt="
         ).encode("ascii")
 
     @classmethod
