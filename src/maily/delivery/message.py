@@ -304,9 +304,13 @@ class MessageBuilder:
             url = self._unsubscribe_url.replace("{token}", unsubscribe_token)
             value = f"<{url}>"
             mailbox = f"unsubscribe+{unsubscribe_token}"
+            written = value
             if len(mailbox) <= 64:  # the longest local part RFC 5321 promises to carry
-                value += f", <mailto:{mailbox}@{self.return_path_domain}>"
-            headers.append((b"List-Unsubscribe", _header(value)))
+                mailto = f"<mailto:{mailbox}@{self.return_path_domain}>"
+                value += ", " + mailto
+                # Folded after the comma when one line would pass 78 columns.
+                written = value if len(value) <= 60 else f"{written},\r\n {mailto}"
+            headers.append((b"List-Unsubscribe", _header(written)))
             headers.append((b"List-Unsubscribe-Post", b" " + ONE_CLICK.encode("ascii")))
             listed += [("List-Unsubscribe", value), ("List-Unsubscribe-Post", ONE_CLICK)]
         headers += self._shared.after_unsubscribe

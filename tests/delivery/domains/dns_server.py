@@ -61,9 +61,7 @@ class LocalDnsServer:
             except OSError:
                 sock.close()
                 continue
-            self._udp, _ = await loop.create_datagram_endpoint(
-                lambda: _Udp(self), sock=sock
-            )
+            self._udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=sock)
             self.port = port
             return
         raise RuntimeError("no loopback port free for both UDP and TCP")

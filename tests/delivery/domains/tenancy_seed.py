@@ -9,9 +9,7 @@ import httpx
 from tests.conftest import Account
 
 
-async def seed_sending_identity(
-    client: httpx.AsyncClient, owner: Account
-) -> dict[str, uuid.UUID]:
+async def seed_sending_identity(client: httpx.AsyncClient, owner: Account) -> dict[str, uuid.UUID]:
     base = f"/api/v1/workspaces/{owner.workspace_id}"
     domain = await client.post(
         f"{base}/sending-domains",
