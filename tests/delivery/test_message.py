@@ -100,7 +100,8 @@ def test_message_parses_with_both_parts(builder: MessageBuilder) -> None:
     assert message.get_content_type() == "multipart/alternative"
     plain = message.get_body(("plain",))
     html = message.get_body(("html",))
-    assert plain is not None and html is not None
+    assert plain is not None
+    assert html is not None
     # Decoded parts keep MIME's CRLF line ends.
     assert plain.get_content() == TEXT.replace("\n", "\r\n")
     assert html.get_content().rstrip("\r\n") == HTML
@@ -132,7 +133,8 @@ def test_rfc8058_one_click(builder: MessageBuilder, key: DkimKey) -> None:
     uris = re.findall(r"<([^>]+)>", message["List-Unsubscribe"])
     assert any(uri.startswith("https://") for uri in uris)
     names = signed_header_names(out.data)
-    assert "list-unsubscribe" in names and "list-unsubscribe-post" in names
+    assert "list-unsubscribe" in names
+    assert "list-unsubscribe-post" in names
     assert verifies(out.data, key)
 
 
@@ -157,7 +159,8 @@ def test_wire_format(builder: MessageBuilder) -> None:
     message = parse(data)
     html = message.get_body(("html",))
     plain = message.get_body(("plain",))
-    assert html is not None and plain is not None
+    assert html is not None
+    assert plain is not None
     assert html["Content-Transfer-Encoding"] == "quoted-printable"
     assert html.get_content().rstrip("\n") == one_line_html
     assert plain["Content-Transfer-Encoding"] == "7bit"
@@ -170,7 +173,8 @@ def test_header_injection_is_neutralised(builder: MessageBuilder, key: DkimKey) 
         recipient_name="Bob\r\nX-Injected: yes",
     )
     message = parse(out.data)
-    assert message["Bcc"] is None and message["X-Injected"] is None
+    assert message["Bcc"] is None
+    assert message["X-Injected"] is None
     assert "Bcc" in message["Subject"]  # kept as text, on one line
     assert verifies(out.data, key)
     with pytest.raises(MessageError):
@@ -216,7 +220,8 @@ def test_outgoing_message_fields(builder: MessageBuilder) -> None:
     assert out.recipient == "zoe@example.org"
     assert out.workspace_id == WORKSPACE
     assert out.subject == "Grüße aus München — your weekly news"
-    assert out.html == HTML and out.text == TEXT
+    assert out.html == HTML
+    assert out.text == TEXT
     assert out.from_header == "Ærø Travel, Ltd. <hello@news.example.com>"
     assert out.to_header == "Zoë Ünal <zoe@example.org>"
     names = [name for name, _ in out.headers]
@@ -263,7 +268,8 @@ def test_unsubscribe_headers_need_a_clean_token(builder: MessageBuilder) -> None
     with pytest.raises(MessageError, match="URL-safe"):
         build(builder, unsubscribe_token="a b>")
     no_token = parse(build(builder, unsubscribe_token=None).data)
-    assert no_token["List-Unsubscribe"] is None and no_token["List-Unsubscribe-Post"] is None
+    assert no_token["List-Unsubscribe"] is None
+    assert no_token["List-Unsubscribe-Post"] is None
     long_token = "t" * 60
     header = parse(build(builder, unsubscribe_token=long_token).data)["List-Unsubscribe"]
     # The mailto alternative would pass 64 octets of local part: only HTTPS is given.
@@ -287,7 +293,8 @@ def test_one_off_helpers(key: DkimKey) -> None:
     assert verifies(out.data, key)
     assert parse(out.data)["List-Unsubscribe"] is None
     data = build_message(**options)
-    assert verifies(data, key) and parse(data)["Subject"] == "Test send"
+    assert verifies(data, key)
+    assert parse(data)["Subject"] == "Test send"
 
 
 def test_builder_refuses_bad_configuration() -> None:

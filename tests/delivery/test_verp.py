@@ -15,7 +15,8 @@ DELIVERY = uuid.UUID("0190e7a2-0000-7000-8000-0000000000d1")
 def test_round_trip_in_any_case() -> None:
     address = verp_address(DELIVERY, "bounces.example.com", secret=SECRET)
     local = address.split("@")[0]
-    assert local.startswith("bounces+") and len(local) <= 64
+    assert local.startswith("bounces+")
+    assert len(local) <= 64
     assert parse_verp(address, secret=SECRET) == DELIVERY
     assert parse_verp(address.upper(), secret=SECRET) == DELIVERY
     assert parse_verp(f"<{address}>", secret=SECRET) == DELIVERY
