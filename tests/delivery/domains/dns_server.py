@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+from typing import cast
 
 import dns.flags
 import dns.message
@@ -139,8 +140,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         reply = self.server.answer(data, "udp")
