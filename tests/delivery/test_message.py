@@ -226,7 +226,7 @@ def test_outgoing_message_fields(builder: MessageBuilder) -> None:
     assert out.subject == "Grüße aus München — your weekly news"
     assert out.html == HTML
     assert out.text == TEXT
-    assert out.from_header == "Ærø Travel, Ltd. <hello@news.example.com>"
+    assert out.from_header == '"Ærø Travel, Ltd." <hello@news.example.com>'
     assert out.to_header == "Zoë Ünal <zoe@example.org>"
     names = [name for name, _ in out.headers]
     assert names == [

@@ -230,14 +230,21 @@ class DkimSigner:
         ).encode("ascii")
 
     @classmethod
-    def from_domain(cls, domain: DkimKeyHolder, **options: object) -> DkimSigner:
+    def from_domain(
+        cls,
+        domain: DkimKeyHolder,
+        *,
+        headers: Sequence[str] = SIGNED_HEADERS,
+        clock: Callable[[], float] = time.time,
+    ) -> DkimSigner:
         """The signer of a sending domain row; its key is decrypted when the row loads."""
         return cls(
             domain.domain,
             domain.dkim_selector,
             domain.dkim_private_key,
             DkimAlgorithm(domain.dkim_algorithm),
-            **options,  # type: ignore[arg-type]
+            headers=headers,
+            clock=clock,
         )
 
     @property

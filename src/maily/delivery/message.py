@@ -47,6 +47,7 @@ _B64_LINE = 76
 # trick; text with them is cleaned before it is encoded.
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f]+")
 _ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
+_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
 _LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
 _DOMAIN = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
@@ -138,17 +139,21 @@ def _address(address: str) -> str:
 
 def encode_address(address: str, name: str | None = None) -> str:
     """`Name <local@domain>` (or the bare address) as it goes in From, To, Reply-To."""
-    address = _address(address)
-    phrase = _phrase(name or "")
+    return _mailbox(_address(address), name)
+
+
+def _mailbox(address: str, name: str | None) -> str:
+    phrase = _phrase(name) if name else ""
     return f"{phrase} <{address}>" if phrase else address
 
 
 def _display(address: str, name: str | None) -> str:
-    """The same address for APIs that take text, not MIME: names stay readable."""
-    name = " ".join(_clean(name or "").split())
+    """The same address for APIs that take text, not MIME: names stay readable
+    (Unicode, not encoded words), quoted when they hold specials like a comma."""
+    name = " ".join(_clean(name or "").split())[:_MAX_NAME]
     if not name:
         return address
-    if _ATOMS.fullmatch(name) or not name.isascii():
+    if not _SPECIALS.search(name):
         return f"{name} <{address}>"
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + f'" <{address}>'
 
@@ -299,7 +304,7 @@ class MessageBuilder:
         if not html and not text:
             raise MessageError("a message needs a text part, an HTML part or both")
         recipient = _address(recipient)
-        to = encode_address(recipient, recipient_name)
+        to = _mailbox(recipient, recipient_name)
         clean_subject = _clean(subject)
         message_id = f"<{delivery_id or uuid.uuid4()}@{self.sending_domain}>"
         headers: list[tuple[bytes, bytes]] = [
