@@ -9,10 +9,13 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from maily.api.state import AppState
 from maily.config import DeliverySettings
-from maily.delivery.domains.verification import DnsLookup
+from maily.delivery.domains.service import describe_domain
+from maily.delivery.domains.verification import DnsLookup, LookupFailed
 from maily.kit.crypto import get_secret_box
 from maily.kit.db import AsyncSession
+from maily.models import SendingDomain
 from tests.conftest import Account
 from tests.delivery.domains.conftest import MX_HOST, SPF_INCLUDE, delivery_settings
 from tests.delivery.domains.dns_server import LocalDnsServer
@@ -212,8 +215,6 @@ async def test_a_silent_resolver_times_out(dns: LocalDnsServer) -> None:
     dns.silent = True
     dns.set("x.example.com", "TXT", "v=spf1 -all")
     lookup = DnsLookup(["127.0.0.1"], dns.port, timeout=0.3)
-    from maily.delivery.domains.verification import LookupFailed
-
     with pytest.raises(LookupFailed, match="no DNS answer"):
         await lookup.txt("x.example.com")
 
@@ -315,3 +316,27 @@ async def test_permissions(client: httpx.AsyncClient, account: Account) -> None:
     assert refused.status_code == 403
     assert "sending:write" in refused.json()["error"]["message"]
     assert (await client.get(f"{workspace}/senders", headers=reader)).status_code == 200
+
+
+async def test_a_check_of_a_record_no_longer_asked_for_does_not_count(
+    client: httpx.AsyncClient,
+    account: Account,
+    dns: LocalDnsServer,
+    session: AsyncSession,
+    app_state: AppState,
+) -> None:
+    domain = await create(client, account)
+    publish(dns, domain["records"])
+    await verify(client, account, domain["id"])
+    row = await session.get(SendingDomain, (account.workspace_id, uuid.UUID(domain["id"])))
+    assert row is not None
+    # The operator moves to a CNAME return path: the MX check says nothing about it.
+    delivery = app_state.settings.delivery.model_copy(
+        update={"return_path_cname_target": "rp.maily.test"}
+    )
+    shown = describe_domain(row, app_state.settings.model_copy(update={"delivery": delivery}))
+    records = {record.purpose.value: record for record in shown.records}
+    assert records["return_path"].type == "CNAME"
+    assert records["return_path"].status == "pending"
+    assert records["dkim"].status == "verified"
+    assert shown.verified is True

@@ -50,6 +50,9 @@ def describe_domain(domain: SendingDomain, settings: Settings) -> schemas.Sendin
     out = []
     for record in records:
         check = checks.get(record.purpose.value, {})
+        if check.get("asked") != [record.type, record.value]:
+            # Checked against a record the settings no longer ask for.
+            check = {}
         out.append(
             schemas.DnsRecordOut(
                 purpose=record.purpose,
@@ -155,7 +158,11 @@ class SendingDomainService:
         records = expected_records(domain, self.settings)
         results = await check_records(records, self.lookup, domain.domain)
         now = datetime.now(UTC)
-        domain.dns_checks = {purpose.value: result.to_json() for purpose, result in results.items()}
+        asked = {record.purpose: [record.type, record.value] for record in records}
+        domain.dns_checks = {
+            purpose.value: {**result.to_json(), "asked": asked[purpose]}
+            for purpose, result in results.items()
+        }
         domain.checked_at = now
         passed = all(result.status is RecordStatus.verified for result in results.values())
         if passed and domain.verified_at is None:
