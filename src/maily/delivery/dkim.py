@@ -166,13 +166,18 @@ class DkimKeyHolder(Protocol):
 Header = tuple[bytes, bytes]
 
 
+def with_crlf(message: bytes) -> bytes:
+    """The message with CRLF line ends. Bare LFs (a message built with Unix line
+    endings) become CRLF in SMTP transit anyway, so that is what gets signed."""
+    if message.count(b"\n") != message.count(b"\r\n"):
+        return message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return message
+
+
 def split_message(message: bytes) -> tuple[list[Header], bytes]:
     """Header fields as (name, raw value) — the value is everything after the colon,
     folding kept, without the final CRLF — and the body after the blank line."""
-    if message.count(b"\n") != message.count(b"\r\n"):
-        # Bare LFs (a message built with Unix line endings): SMTP turns them into
-        # CRLF in transit, so sign what will arrive.
-        message = message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    message = with_crlf(message)
     end = message.find(b"\r\n\r\n")
     if end == -1:
         head, body = (message[:-2] if message.endswith(b"\r\n") else message), b""
@@ -256,7 +261,8 @@ class DkimSigner:
         return dns_record(self.algorithm, self.public_key)
 
     def sign(self, message: bytes) -> bytes:
-        """The message with its DKIM-Signature header field put first."""
+        """The message (CRLF line ends) with its DKIM-Signature header field first."""
+        message = with_crlf(message)
         return self.signature(message) + message
 
     def signature(self, message: bytes) -> bytes:
