@@ -178,6 +178,33 @@ class TemplateSettings(BaseModel):
     max_output_chars: int = Field(default=2_000_000, gt=0)
 
 
+class DeliverySettings(BaseModel):
+    """Sending domains: the DNS records Maily asks for and how it checks them
+    (see docs/sending-domains.md)."""
+
+    # Resolvers the domain check asks, e.g. ["1.1.1.1", "8.8.8.8"]; empty means the
+    # system's (/etc/resolv.conf). A cache-free public resolver sees new records first.
+    dns_nameservers: list[str] = Field(default_factory=list)
+    dns_port: int = Field(default=53, ge=1, le=65535)
+    # Whole budget of one lookup, retries included.
+    dns_timeout_seconds: float = Field(default=5.0, gt=0)
+    # The bounce domain of example.com is `<return_path_subdomain>.example.com`:
+    # the envelope sender (VERP) lives there, so bounces come back to Maily and
+    # SPF is checked on a name Maily controls.
+    return_path_subdomain: str = "bounces"
+    # Either a CNAME target that carries MX and SPF for every customer's bounce
+    # domain (one record for them to publish) ...
+    return_path_cname_target: str | None = None
+    # ... or the host `maily inbound` receives bounces on (MX), with SPF published
+    # by the customer; unset means the host of api.public_url.
+    return_path_mx_host: str | None = None
+    # SPF mechanisms naming the hosts that send, e.g. ["include:spf.example.net",
+    # "ip4:203.0.113.7"]; empty means `a:<return-path MX host>`.
+    spf_mechanisms: list[str] = Field(default_factory=list)
+    # Where DMARC aggregate reports go (rua=mailto:...), if anywhere.
+    dmarc_report_address: str | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MAILY_",
@@ -202,6 +229,7 @@ class Settings(BaseSettings):
     sender: SenderSettings = Field(default_factory=SenderSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 
     # Shorthands documented in the README: MAILY_DATABASE_URL and MAILY_REDIS_URL.
     database_url: str | None = None

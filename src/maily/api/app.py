@@ -22,6 +22,7 @@ from maily.contacts.exports.endpoints import router as exports_router
 from maily.contacts.forms.endpoints import router as forms_router
 from maily.contacts.imports.endpoints import router as imports_router
 from maily.contacts.privacy.endpoints import router as privacy_router
+from maily.delivery.domains.endpoints import router as sending_domains_router
 from maily.kit.crypto import SecretBox, configure_secret_box
 from maily.kit.db import create_engine, create_sessionmaker
 from maily.kit.errors import install_error_handlers
@@ -45,6 +46,7 @@ ROUTERS = [
     segments_router,
     campaigns_router,
     templates_router,
+    sending_domains_router,
     audit_router,
 ]
 
@@ -58,11 +60,13 @@ def build_state(settings: Settings) -> AppState:
         max_overflow=settings.database.max_overflow,
         echo=settings.database.echo,
     )
-    configure_secret_box(SecretBox.from_settings(settings))
     return state_from(settings, engine, Redis.from_url(settings.redis.url))
 
 
 def state_from(settings: Settings, engine: AsyncEngine, redis: Redis) -> AppState:
+    # Encrypted columns (DKIM keys, transport secrets) are read and written with
+    # the settings' keys wherever an app state exists, tests included.
+    configure_secret_box(SecretBox.from_settings(settings))
     return AppState(
         settings=settings,
         engine=engine,

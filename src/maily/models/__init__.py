@@ -12,6 +12,7 @@ from maily.models.mailing_list import ConsentRecord, ListMembership, MailingList
 from maily.models.membership import Membership
 from maily.models.refresh_token import RefreshToken
 from maily.models.segment import Segment
+from maily.models.sending_domain import Sender, SendingDomain
 from maily.models.signup_form import SignupForm, SubscriptionConfirmation
 from maily.models.suppression import SuppressionEntry
 from maily.models.template import Template, TemplateVersion
@@ -38,6 +39,8 @@ __all__ = [
     "Membership",
     "RefreshToken",
     "Segment",
+    "Sender",
+    "SendingDomain",
     "SignupForm",
     "SubscriptionConfirmation",
     "SuppressionEntry",
