@@ -279,7 +279,7 @@ class _ServerProtocol(asyncio.Protocol):
         return True
 
     def data_received(self, data: bytes) -> None:
-        if self.state in ("hung", "tls"):
+        if self.state == "hung":
             return
         self.buffer += data
         commands = 0
@@ -395,6 +395,8 @@ class _ServerProtocol(asyncio.Protocol):
         self.greeted = False
         self._reset()
         self.state = "command"
+        # The client may have spoken before our side of the handshake finished.
+        self.data_received(b"")
 
     def _do_auth(self, argument: str) -> None:
         mechanism, _, initial = argument.partition(" ")

@@ -253,6 +253,9 @@ class SMTPConnection:
         self.last_used = time.monotonic()
         self._needs_rset = False
         self._size_limit = 0
+        # The last transaction found the session already closed by the server before
+        # any reply: the envelope never reached a live session, so retrying is safe.
+        self.closed_unanswered = False
 
     @classmethod
     async def open(cls, server: SMTPServer) -> SMTPConnection:
@@ -376,6 +379,21 @@ class SMTPConnection:
             transport.close()
         self._protocol.closed = True
 
+    async def aclose(self) -> None:
+        """QUIT and wait (briefly) for the server's goodbye, then close."""
+        protocol = self._protocol
+        transport = protocol.transport
+        if transport is None or protocol.closed:
+            return
+        transport.write(b"QUIT\r\n")
+        try:
+            async with asyncio.timeout(min(self.server.command_timeout, 5.0)):
+                await protocol.read_reply()
+        except (TimeoutError, SMTPConnectionLost):
+            pass
+        transport.close()
+        protocol.closed = True
+
     def _envelope(self, message: OutgoingMessage) -> tuple[bytes, bytes] | SendResult:
         sender, recipient = message.envelope_from, message.recipient
         params = b""
@@ -446,6 +464,7 @@ class SMTPConnection:
                             break
         except (TimeoutError, SMTPConnectionLost) as exc:
             self.abort()
+            self.closed_unanswered = not replies and isinstance(exc, SMTPConnectionLost)
             # A refusal that came before the silence (a 421, then the close) says more.
             stages: tuple[Stage, ...] = ("mail", "rcpt")
             for reply, stage in zip(replies, stages, strict=False):

@@ -58,13 +58,14 @@ class _Pool:
         self._breaker = breaker
         self.opened = 0
 
-    async def acquire(self) -> SMTPConnection:
+    async def acquire(self) -> tuple[SMTPConnection, bool]:
+        """A session, and whether it was reused from the idle pool."""
         await self._slots.acquire()
         try:
             while self._idle:
                 connection = self._idle.pop()
                 if connection.usable(self._idle_timeout):
-                    return connection
+                    return connection, True
                 connection.quit()
             if not self._breaker.allow():
                 raise _NoConnection(_circuit_open(self._breaker))
@@ -78,7 +79,7 @@ class _Pool:
                 ) from exc
             self._breaker.record_success()
             self.opened += 1
-            return connection
+            return connection, False
         except BaseException:
             self._slots.release()
             raise
@@ -92,9 +93,9 @@ class _Pool:
             self._idle.append(connection)
         self._slots.release()
 
-    def close_idle(self) -> None:
-        while self._idle:
-            self._idle.pop().quit()
+    async def close_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(connection.aclose() for connection in idle))
 
 
 def _circuit_open(breaker: CircuitBreaker) -> SendResult:
@@ -224,18 +225,29 @@ class SMTPTransport:
         indexes: Iterator[int],
     ) -> None:
         connection: SMTPConnection | None = None
+        reused = False
         try:
             for index in indexes:
-                if connection is None:
-                    try:
-                        connection = await self._pool.acquire()
-                    except _NoConnection as exc:
-                        # This worker stops; the others carry on with the rest.
-                        results[index] = exc.result
-                        return
                 if self._pacer is not None:
                     await self._pacer.acquire()
-                results[index] = await connection.send(messages[index])
+                while True:
+                    if connection is None:
+                        try:
+                            connection, reused = await self._pool.acquire()
+                        except _NoConnection as exc:
+                            # This worker stops; the others carry on with the rest.
+                            results[index] = exc.result
+                            return
+                    result = await connection.send(messages[index])
+                    if not (reused and connection.closed and connection.closed_unanswered):
+                        break
+                    # A pooled session the server had closed while it sat idle (its
+                    # timeout, a restart): nothing reached a live session, so the
+                    # message goes again over the next one, a fresh one at the latest.
+                    self._pool.release(connection)
+                    connection = None
+                results[index] = result
+                reused = False
                 if connection.closed:
                     # Dropped, timed out or 421: the relay is unwell.
                     self.breaker.record_failure()
@@ -257,7 +269,7 @@ class SMTPTransport:
         """Refuse new sends, let the running ones finish, then QUIT every session."""
         self._closed = True
         await self._idle.wait()
-        self._pool.close_idle()
+        await self._pool.close_idle()
 
 
 def _cancelling() -> bool:
