@@ -13,7 +13,9 @@ from tests.delivery.smtp_server import SMTPTestServer
 WORKSPACE = uuid.uuid4()
 
 
-def outgoing(recipient: str, *, body: bytes | None = None, sender: str | None = None) -> OutgoingMessage:
+def outgoing(
+    recipient: str, *, body: bytes | None = None, sender: str | None = None
+) -> OutgoingMessage:
     """A finished message to `recipient`; its envelope sender is unique (VERP-like),
     so faults can be aimed at its MAIL FROM."""
     delivery_id = uuid.uuid4()

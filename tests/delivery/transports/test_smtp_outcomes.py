@@ -31,9 +31,7 @@ def addresses(count: int, domain: str = "example.com") -> list[str]:
     return [f"user{i}@{domain}" for i in range(count)]
 
 
-async def test_a_batch_is_sent_once_each(
-    server: SMTPTestServer, transport: SMTPTransport
-) -> None:
+async def test_a_batch_is_sent_once_each(server: SMTPTestServer, transport: SMTPTransport) -> None:
     messages = [outgoing(rcpt) for rcpt in addresses(25)]
 
     results = await transport.send(messages)
@@ -185,12 +183,8 @@ async def test_connection_dropped(
     ("stage", "outcome"),
     [("mail", Outcome.deferred), ("rcpt", Outcome.deferred), ("body", Outcome.unknown)],
 )
-async def test_server_stops_answering(
-    server: SMTPTestServer, stage: str, outcome: Outcome
-) -> None:
-    transport = plain_transport(
-        server, max_connections=1, command_timeout=0.3, data_timeout=0.3
-    )
+async def test_server_stops_answering(server: SMTPTestServer, stage: str, outcome: Outcome) -> None:
+    transport = plain_transport(server, max_connections=1, command_timeout=0.3, data_timeout=0.3)
     messages = [outgoing(r) for r in addresses(3)]
     match = messages[1].envelope_from if stage == "mail" else messages[1].recipient
     server.inject(stage, Hang(), match=match)  # type: ignore[arg-type]

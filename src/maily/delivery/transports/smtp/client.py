@@ -542,4 +542,6 @@ class SMTPConnection:
         if 400 <= reply.code < 600:
             return classify_failure(reply, "body")
         self.abort()
-        return SendResult(Outcome.unknown, code=reply.code, detail=f"unexpected reply: {reply.text}")
+        return SendResult(
+            Outcome.unknown, code=reply.code, detail=f"unexpected reply: {reply.text}"
+        )
