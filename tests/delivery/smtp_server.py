@@ -27,6 +27,7 @@ import datetime
 import ipaddress
 import secrets
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -162,8 +163,12 @@ class SMTPTestServer:
 
     async def wait_for_messages(self, count: int, timeout: float = 10.0) -> None:
         """Until at least `count` messages were accepted (for end-to-end tests)."""
+        await self.wait_until(lambda: len(self.messages) >= count, timeout)
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Until `condition()` holds; it is checked after every command and message."""
         async with asyncio.timeout(timeout):
-            while len(self.messages) < count:
+            while not condition():
                 self._changed.clear()
                 await self._changed.wait()
 
@@ -336,6 +341,7 @@ class _ServerProtocol(asyncio.Protocol):
         verb, _, argument = text.partition(" ")
         verb = verb.upper()
         self.session.commands.append(verb)
+        self.server._changed.set()
         handler = getattr(self, f"_do_{verb.lower()}", None)
         if handler is None:
             self.reply(502, "5.5.2 command not recognised")

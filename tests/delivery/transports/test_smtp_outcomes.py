@@ -3,12 +3,14 @@ lost, nothing sent twice; against a real SMTP server with injected faults."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
 from maily.delivery.transports.base import Outcome
-from maily.delivery.transports.smtp import SMTPTransport
+from maily.delivery.transports.smtp import Reply as ClientReply
+from maily.delivery.transports.smtp import SMTPTransport, classify_failure
 from tests.delivery.smtp_server import Drop, Hang, Reply, SMTPTestServer, Stall
 from tests.delivery.transports.support import outgoing, plain_transport
 
@@ -312,3 +314,79 @@ async def test_envelope_injection_is_refused(
 
     assert result.outcome is Outcome.failed
     assert server.messages == []
+
+
+async def test_421_on_mail_defers_and_moves_to_a_new_session(
+    server: SMTPTestServer, transport: SMTPTransport
+) -> None:
+    messages = [outgoing(r) for r in addresses(3)]
+    server.inject("mail", Reply(421, "4.3.2 shutting down"), match=messages[1].envelope_from)
+
+    results = await transport.send(messages)
+
+    assert [r.outcome for r in results] == [Outcome.sent, Outcome.deferred, Outcome.sent]
+    assert results[1].code == 421
+    assert server.recipients == [messages[0].recipient, messages[2].recipient]
+    assert len(server.sessions) == 2
+
+
+@pytest.mark.parametrize("stage", ["connect", "ehlo", "data"])
+async def test_silence_before_the_body_is_deferred(server: SMTPTestServer, stage: str) -> None:
+    transport = plain_transport(server, max_connections=1, connect_timeout=0.3, command_timeout=0.3)
+    server.inject(stage, Hang(), times=1)  # type: ignore[arg-type]
+
+    results = await transport.send([outgoing("a@example.com"), outgoing("b@example.com")])
+    await transport.aclose()
+
+    # The first message met the silence; nothing can have been accepted. Whether
+    # the second got through depends on where the silence was: never twice.
+    assert results[0].outcome is Outcome.deferred
+    assert server.recipients.count("a@example.com") == 0
+    assert server.recipients.count("b@example.com") == (results[1].outcome is Outcome.sent)
+    assert server.unacknowledged == []
+
+
+async def test_a_cancelled_send_leaves_no_half_used_session(server: SMTPTestServer) -> None:
+    transport = plain_transport(server, max_connections=1, command_timeout=30)
+    server.inject("rcpt", Hang(), match="stuck@example.com", times=1)
+    sending = asyncio.ensure_future(transport.send([outgoing("stuck@example.com")]))
+    await server.wait_until(lambda: any("RCPT" in s.commands for s in server.sessions))
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+
+    # The session that was mid-transaction is gone; the next send uses a new one.
+    results = await transport.send([outgoing("next@example.com")])
+    await transport.aclose()
+    assert results[0].outcome is Outcome.sent
+    assert len(server.sessions) == 2
+    assert server.recipients == ["next@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "stage", "outcome"),
+    [
+        (450, "4.2.1 busy", "rcpt", Outcome.deferred),
+        (550, "5.1.1 unknown", "rcpt", Outcome.bounced),
+        (550, "5.4.4 no route", "rcpt", Outcome.bounced),
+        (550, "5.7.1 relaying denied", "rcpt", Outcome.failed),
+        (530, "5.7.0 authentication required", "mail", Outcome.failed),
+        (554, "5.6.0 content", "body", Outcome.failed),
+        (552, "5.2.2 over quota", "body", Outcome.bounced),
+        (554, "transaction failed", "body", Outcome.failed),
+        (550, "no such user", "rcpt", Outcome.bounced),
+        (600, "nonsense", "rcpt", Outcome.deferred),
+    ],
+)
+def test_classify_failure(code: int, text: str, stage: str, outcome: Outcome) -> None:
+    reply = ClientReply(code, (f"{code} {text}".encode(),))
+    result = classify_failure(reply, stage)  # type: ignore[arg-type]
+    assert result.outcome is outcome
+    assert result.code == code
+    assert text in result.detail
+
+
+def test_multiline_reply_text() -> None:
+    reply = ClientReply(550, (b"550-5.1.1 first line", b"550 5.1.1 second line"))
+    assert reply.text == "550 5.1.1 first line 5.1.1 second line"
+    assert reply.enhanced == (5, 1, 1)

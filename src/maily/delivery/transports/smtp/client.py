@@ -262,6 +262,7 @@ class SMTPConnection:
         """Connect, read the greeting, EHLO, STARTTLS when asked, AUTH when configured."""
         loop = asyncio.get_running_loop()
         implicit_tls = server.security is SMTPSecurity.tls
+        connection: SMTPConnection | None = None
         try:
             async with asyncio.timeout(server.connect_timeout):
                 _, protocol = await loop.create_connection(
@@ -274,8 +275,12 @@ class SMTPConnection:
                 connection = cls(server, protocol)
                 greeting = await protocol.read_reply()
         except TimeoutError as exc:
+            if connection is not None:
+                connection.abort()
             raise SMTPConnectError(f"connecting to {server.host}:{server.port} timed out") from exc
         except (OSError, SMTPConnectionLost) as exc:
+            if connection is not None:
+                connection.abort()
             raise SMTPConnectError(f"connecting to {server.host}:{server.port}: {exc}") from exc
         try:
             if greeting.code != 220:
@@ -519,6 +524,9 @@ class SMTPConnection:
                 if protocol.paused:
                     await protocol.drained()
                 # From here the final dot is with the kernel: the server may have it.
+                # (Over TLS the count stops at the TLS layer, so a drop while the
+                # socket still holds the end reads as unknown: cautious, never a
+                # duplicate.)
                 handed_over = True
                 reply = await protocol.read_reply()
         except (TimeoutError, SMTPConnectionLost):
