@@ -25,6 +25,7 @@ import asyncio
 import base64
 import datetime
 import ipaddress
+import json
 import secrets
 import ssl
 from collections.abc import Callable
@@ -112,9 +113,12 @@ class SMTPTestServer:
         auth_mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN"),
         require_auth: bool = False,
         hostname: str = "smtp.test",
+        port: int = 0,
+        on_message: Callable[[ReceivedMessage], None] | None = None,
     ) -> None:
         self.host = host
-        self.port = 0
+        self.port = port
+        self.on_message = on_message
         self.pipelining = pipelining
         self.eightbitmime = eightbitmime
         self.smtputf8 = smtputf8
@@ -174,6 +178,8 @@ class SMTPTestServer:
 
     def _record(self, message: ReceivedMessage, acknowledged: bool) -> None:
         (self.messages if acknowledged else self.unacknowledged).append(message)
+        if acknowledged and self.on_message is not None:
+            self.on_message(message)
         self._changed.set()
 
     async def start(self) -> None:
@@ -564,3 +570,44 @@ def make_certificate(directory: Path, hostname: str = "localhost") -> SelfSigned
         )
     )
     return SelfSignedCertificate(cert_file, key_file)
+
+
+# --- as its own process, for tests that kill or restart the code under test
+
+
+def _message_id(data: bytes) -> str | None:
+    headers = data.split(b"\r\n\r\n", 1)[0]
+    for line in headers.split(b"\r\n"):
+        if line[:11].lower() == b"message-id:":
+            return line[11:].strip().decode("ascii", "replace")
+    return None
+
+
+async def _serve(port: int, log: Path) -> None:
+    with log.open("a", encoding="utf-8") as out:
+
+        def write(message: ReceivedMessage) -> None:
+            # One line per accepted message, flushed at once: the record survives a
+            # kill of the process under test (and of this one).
+            line = {
+                "envelope_from": message.envelope_from,
+                "recipients": list(message.recipients),
+                "message_id": _message_id(message.data),
+                "size": len(message.data),
+            }
+            out.write(json.dumps(line) + "\n")
+            out.flush()
+
+        async with SMTPTestServer(port=port, on_message=write) as server:
+            print(f"listening on {server.host}:{server.port}", flush=True)
+            await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="SMTP sink for tests: logs accepted messages")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--log", type=Path, required=True, help="JSON Lines file to append to")
+    arguments = parser.parse_args()
+    asyncio.run(_serve(arguments.port, arguments.log))

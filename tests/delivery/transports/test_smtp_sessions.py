@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import time
 from pathlib import Path
 
@@ -326,3 +328,35 @@ def test_settings_defaults() -> None:
     assert SMTPSettings(port=2525).effective_port == 2525
     with pytest.raises(ValueError, match="HOST"):
         SMTPTransport.from_settings(SMTPSettings())
+
+
+async def test_the_server_runs_as_its_own_process(tmp_path: Path) -> None:
+    log = tmp_path / "accepted.jsonl"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.delivery.smtp_server",
+        "--log",
+        str(log),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=Path(__file__).parents[3],
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        port = int(line.rsplit(":", 1)[1])
+        server = SMTPTestServer(port=port)  # only to build a transport to that port
+        transport = plain_transport(server)
+        messages = [outgoing(r) for r in rcpts(3)]
+        results = await transport.send(messages)
+        await transport.aclose()
+    finally:
+        process.kill()
+        await process.wait()
+
+    assert [r.outcome for r in results] == [Outcome.sent] * 3
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [entry["recipients"] for entry in logged] == [[m.recipient] for m in messages]
+    assert [entry["message_id"] for entry in logged] == [
+        dict(m.headers)["Message-ID"] for m in messages
+    ]
