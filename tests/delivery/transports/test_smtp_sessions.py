@@ -356,7 +356,7 @@ async def test_the_server_runs_as_its_own_process(tmp_path: Path) -> None:
 
     assert [r.outcome for r in results] == [Outcome.sent] * 3
     logged = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [entry["recipients"] for entry in logged] == [[m.recipient] for m in messages]
-    assert [entry["message_id"] for entry in logged] == [
-        dict(m.headers)["Message-ID"] for m in messages
-    ]
+    # Sent over parallel sessions: the order is theirs, the set must be exact.
+    assert sorted((e["recipients"][0], e["message_id"]) for e in logged) == sorted(
+        (m.recipient, dict(m.headers)["Message-ID"]) for m in messages
+    )

@@ -52,9 +52,15 @@ class SMTPServer:
     command_timeout: float = 30.0
     data_timeout: float = 120.0
 
+    def __post_init__(self) -> None:
+        # Built once: loading the trust store costs milliseconds per connection.
+        if self.ssl_context is None and self.security is not SMTPSecurity.none:
+            object.__setattr__(self, "ssl_context", ssl.create_default_context())
+
     @property
     def tls_context(self) -> ssl.SSLContext:
-        return self.ssl_context or ssl.create_default_context()
+        assert self.ssl_context is not None, "TLS needs an ssl_context"
+        return self.ssl_context
 
 
 @dataclass(frozen=True, slots=True)
