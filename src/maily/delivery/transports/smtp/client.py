@@ -444,6 +444,7 @@ class SMTPConnection:
         transport = protocol.transport
         assert transport is not None
         if protocol.closed:
+            self.closed_unanswered = True
             return _deferred("connection closed before MAIL")
         self.last_used = time.monotonic()
         rset = b"RSET\r\n" if self._needs_rset else b""
