@@ -15,13 +15,8 @@ from maily.config import SMTPSecurity, SMTPSettings
 from maily.delivery.transports.base import Outcome, Transport
 from maily.delivery.transports.smtp import SMTPTransport
 from maily.kit.resilience import BreakerState, CircuitBreaker
-from tests.delivery.smtp_server import (
-    Hang,
-    Reply,
-    SelfSignedCertificate,
-    SMTPTestServer,
-    make_certificate,
-)
+from tests.delivery.certificates import SelfSignedCertificate, make_certificate
+from tests.delivery.smtp_server import Hang, Reply, SMTPTestServer
 from tests.delivery.transports.support import outgoing, plain_transport
 
 
