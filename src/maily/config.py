@@ -205,6 +205,59 @@ class DeliverySettings(BaseModel):
     dmarc_report_address: str | None = None
 
 
+class SMTPSecurity(StrEnum):
+    # Plain TCP: only for a relay on a trusted network (a local Postfix).
+    none = "none"
+    # Connect in the clear, then upgrade with STARTTLS (port 587); refuses servers
+    # that do not offer it rather than sending in the clear.
+    starttls = "starttls"
+    # TLS from the first byte ("implicit TLS", port 465).
+    tls = "tls"
+
+
+class SMTPSettings(BaseModel):
+    """The SMTP relay campaign mail goes out through: see docs/smtp.md."""
+
+    # Unset: no SMTP relay is configured.
+    host: str | None = None
+    # Unset: 25 for none, 587 for starttls, 465 for tls.
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: SMTPSecurity = SMTPSecurity.starttls
+    # Both set: AUTH PLAIN (or LOGIN when the server only offers that).
+    username: str | None = None
+    password: SecretStr | None = None
+    # Verify the server's certificate and name; a private CA can be given as a PEM file.
+    tls_verify: bool = True
+    tls_ca_file: Path | None = None
+    # The name we announce in EHLO; unset means this host's fully qualified name.
+    ehlo_name: str | None = None
+    # Open connections to the relay at most, shared by all sends of one process.
+    max_connections: int = Field(default=8, ge=1)
+    # A connection is closed (QUIT) and replaced after this many messages.
+    messages_per_connection: int = Field(default=1000, ge=1)
+    # Messages per second over all connections of one process; unset means unpaced.
+    rate_per_second: float | None = Field(default=None, gt=0)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Each command or pipelined group of commands waits this long for its replies.
+    command_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Sending the message body and waiting for the reply to the final dot.
+    data_timeout_seconds: float = Field(default=120.0, gt=0)
+    # A pooled connection idle for longer is closed rather than reused.
+    idle_timeout_seconds: float = Field(default=30.0, gt=0)
+    # The circuit breaker opens after this many consecutive connection-level
+    # failures (refused, dropped, timed out, 421) and tries again after the cooldown.
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_cooldown_seconds: float = Field(default=30.0, ge=0)
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return {SMTPSecurity.none: 25, SMTPSecurity.starttls: 587, SMTPSecurity.tls: 465}[
+            self.security
+        ]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MAILY_",
@@ -230,6 +283,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    smtp: SMTPSettings = Field(default_factory=SMTPSettings)
 
     # Shorthands documented in the README: MAILY_DATABASE_URL and MAILY_REDIS_URL.
     database_url: str | None = None
