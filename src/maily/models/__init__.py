@@ -8,6 +8,7 @@ from maily.models.event import EVENT_TYPES, Event
 from maily.models.invitation import Invitation
 from maily.models.mailing_list import ConsentRecord, ListMembership, MailingList
 from maily.models.membership import Membership
+from maily.models.outbox import OutboxMessage
 from maily.models.refresh_token import RefreshToken
 from maily.models.segment import Segment
 from maily.models.signup_form import SignupForm, SubscriptionConfirmation
@@ -31,6 +32,7 @@ __all__ = [
     "ListMembership",
     "MailingList",
     "Membership",
+    "OutboxMessage",
     "RefreshToken",
     "Segment",
     "SignupForm",
