@@ -45,9 +45,9 @@ from starlette.routing import Route
 from maily.delivery.transports.base import OutgoingMessage
 
 SES_KEY_ID = "AKIAFAKEPROVIDER0001"
-SES_SECRET = "fake-ses-secret-access-key/0000000000000"  # noqa: S105 - a test double's key
+SES_SECRET = "fake-ses-secret-access-key/0000000000000"
 SES_REGION = "eu-west-1"
-POSTMARK_TOKEN = "fake-postmark-server-token"  # noqa: S105
+POSTMARK_TOKEN = "fake-postmark-server-token"
 SENDGRID_KEY = "SG.fake-sendgrid-api-key"
 MAILGUN_KEY = "fake-mailgun-api-key"
 MAILGUN_DOMAIN = "mg.example.com"
@@ -191,7 +191,9 @@ class FakeProviders:
         if match is None:
             return "MissingAuthenticationTokenException:Missing or malformed Authorization header"
         if match["key"] != SES_KEY_ID:
-            return "UnrecognizedClientException:The security token included in the request is invalid."
+            return (
+                "UnrecognizedClientException:The security token included in the request is invalid."
+            )
         if match["region"] != SES_REGION or match["service"] != "ses":
             return f"SignatureDoesNotMatch:Credential should be scoped to {SES_REGION}/ses"
         amz_date = request.headers.get("x-amz-date", "")
@@ -227,7 +229,9 @@ class FakeProviders:
         return JSONResponse(
             {"message": message},
             status_code=status,
-            headers={"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazonaws.sesv2/"},
+            headers={
+                "x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazonaws.sesv2/"
+            },
         )
 
     async def ses_send(self, request: Request) -> Response:
@@ -247,7 +251,9 @@ class FakeProviders:
         if reaction is Reaction.hang:
             await self._hang()
         if reaction is Reaction.throttle:
-            return self._ses_error(429, "TooManyRequestsException", "Maximum sending rate exceeded.")
+            return self._ses_error(
+                429, "TooManyRequestsException", "Maximum sending rate exceeded."
+            )
         if reaction is Reaction.server_error:
             return self._ses_error(500, "InternalFailure", "An internal error occurred.")
         if reaction is Reaction.paused:
@@ -337,9 +343,7 @@ class FakeProviders:
             )
         try:
             payload = await request.json()
-            recipients = [
-                str(to["email"]) for p in payload["personalizations"] for to in p["to"]
-            ]
+            recipients = [str(to["email"]) for p in payload["personalizations"] for to in p["to"]]
         except (ValueError, KeyError, TypeError):
             return JSONResponse(
                 {"errors": [{"message": "Bad Request", "field": None}]}, status_code=400

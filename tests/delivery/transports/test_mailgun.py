@@ -56,7 +56,8 @@ async def test_sends_raw_message(
         assert got.raw == message.data
         # Mailgun's webhooks name the message without angle brackets.
         assert result.provider_message_id == got.provider_message_id
-        assert result.provider_message_id and "<" not in result.provider_message_id
+        assert result.provider_message_id
+        assert "<" not in result.provider_message_id
         assert got.payload["to"] == message.recipient
         assert got.payload["v:delivery_id"] == message.metadata["delivery_id"]
         assert got.payload["o:tracking"] == "no"

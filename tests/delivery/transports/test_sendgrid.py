@@ -97,7 +97,8 @@ async def test_rate_limit_reset_becomes_retry_after(
     fake.react("busy@example.org", Reaction.throttle)
     [result] = await make_sendgrid().send([outgoing("busy@example.org")])
     assert result.outcome is Outcome.deferred
-    assert result.retry_after is not None and 0 < result.retry_after <= 8
+    assert result.retry_after is not None
+    assert 0 < result.retry_after <= 8
 
 
 async def test_message_without_content_fails(

@@ -106,9 +106,7 @@ async def test_error_mapping(
     words: str,
 ) -> None:
     fake.react("trouble@example.org", reaction)
-    results = await make_ses().send(
-        [outgoing("fine@example.org"), outgoing("trouble@example.org")]
-    )
+    results = await make_ses().send([outgoing("fine@example.org"), outgoing("trouble@example.org")])
     assert results[0].outcome is Outcome.sent
     assert results[1].outcome is outcome
     assert results[1].code == code
