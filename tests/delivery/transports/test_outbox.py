@@ -266,3 +266,17 @@ async def test_viewing_needs_sending_read_and_clearing_sending_write(
     denied = await client.delete(base(account), headers=reader)
     assert denied.status_code == 403
     assert "sending:write" in denied.json()["error"]["message"]
+
+
+async def test_html_only_message_has_no_text_part(
+    outbox: OutboxTransport, client: httpx.AsyncClient, account: Account
+) -> None:
+    [result] = await outbox.send(
+        [outgoing("a@example.org", workspace_id=account.workspace_id, text=None)]
+    )
+    detail = await client.get(
+        f"{base(account)}/{result.provider_message_id}", headers=account.headers
+    )
+    assert detail.status_code == 200, detail.text
+    assert detail.json()["text"] is None
+    assert "<b>HTML</b>" in detail.json()["html"]

@@ -142,3 +142,9 @@ async def test_refused_connection_is_deferred(closed_url: str) -> None:
 def test_needs_a_key() -> None:
     with pytest.raises(ValueError, match="API_KEY"):
         SendGridTransport(SendGridSettings())
+
+
+def test_encoded_sender_name_is_decoded() -> None:
+    message = outgoing("a@example.org", sender="=?utf-8?q?Caf=C3=A9_Bar?= <cafe@example.com>")
+    payload = SendGridTransport.payload(message)
+    assert payload["from"] == {"email": "cafe@example.com", "name": "Café Bar"}

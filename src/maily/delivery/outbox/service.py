@@ -25,8 +25,9 @@ def _part(message: EmailMessage, subtype: str) -> str | None:
     except (LookupError, ValueError):
         # An unknown charset or broken transfer encoding: show what can be read.
         payload = part.get_payload(decode=True)
-        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else None
-    return content if isinstance(content, str) else None
+        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else None
+    # JSON can carry NUL, but Maily's schemas refuse it everywhere; it shows nothing.
+    return content.replace("\x00", "") if isinstance(content, str) else None
 
 
 def read_message(row: OutboxMessage) -> OutboxMessageDetail:

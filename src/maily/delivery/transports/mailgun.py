@@ -45,7 +45,6 @@ class MailgunTransport(HTTPTransport):
             data=self.form(message),
             files={"message": ("message.mime", message.data, "message/rfc822")},
         )
-        await response.aread()
         try:
             answer = response.json()
         except ValueError:

@@ -4,6 +4,7 @@ PostgreSQL, where the API shows it, instead of delivering it."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,18 +40,28 @@ class OutboxTransport:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
+        self._last_id: uuid.UUID | None = None
 
     @classmethod
     def from_url(cls, database_url: str, *, pool_size: int = 2) -> OutboxTransport:
         engine = create_engine(database_url, pool_size=pool_size, max_overflow=2)
         return cls(create_sessionmaker(engine), engine=engine)
 
-    @staticmethod
-    def row(message: OutgoingMessage) -> dict[str, Any]:
+    def next_id(self) -> uuid.UUID:
+        """A UUIDv7 above the last one this transport made: the viewer lists newest
+        first by id, and ids made in the same millisecond would otherwise fall in
+        random order."""
+        candidate = new_uuid()
+        if self._last_id is not None and candidate <= self._last_id:
+            candidate = uuid.UUID(int=self._last_id.int + 1)
+        self._last_id = candidate
+        return candidate
+
+    def row(self, message: OutgoingMessage) -> dict[str, Any]:
         # PostgreSQL text cannot hold NUL; these fields are shown, never parsed.
         return {
             "workspace_id": message.workspace_id,
-            "id": new_uuid(),
+            "id": self.next_id(),
             "delivery_id": message.delivery_id,
             "envelope_from": message.envelope_from.replace("\x00", ""),
             "recipient": message.recipient.replace("\x00", ""),

@@ -132,7 +132,6 @@ class PostmarkTransport(HTTPTransport):
 
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         response = await self.client.post(BATCH_PATH, json=[self.payload(m) for m in messages])
-        await response.aread()
         try:
             answer = response.json()
         except ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from email.header import decode_header, make_header
 from email.utils import parseaddr
 from typing import Any
 
@@ -21,7 +22,11 @@ SEND_PATH = "/v3/mail/send"
 
 
 def address(header: str) -> dict[str, str]:
+    """SendGrid's {email, name} from a header value; an RFC 2047 name is decoded,
+    since SendGrid encodes names itself."""
     name, email = parseaddr(header)
+    if name:
+        name = str(make_header(decode_header(name)))
     return {"email": email or header, **({"name": name} if name else {})}
 
 
@@ -88,7 +93,6 @@ class SendGridTransport(HTTPTransport):
 
     async def send_one(self, message: OutgoingMessage) -> SendResult:
         response = await self.client.post(SEND_PATH, json=self.payload(message))
-        await response.aread()
         status = response.status_code
         if status in (200, 202):
             return SendResult(

@@ -124,7 +124,6 @@ class SESTransport(HTTPTransport):
         response = await self.client.post(
             SEND_PATH, content=body, headers=dict(request.headers.items())
         )
-        await response.aread()
         try:
             answer = response.json()
         except ValueError:
