@@ -258,6 +258,56 @@ class SMTPSettings(BaseModel):
         ]
 
 
+TransportName = Literal["outbox", "smtp", "ses", "postmark", "sendgrid", "mailgun"]
+
+
+class ProviderAPISettings(BaseModel):
+    """What every provider HTTP API transport shares: where it calls, how long it waits,
+    how many requests it keeps in flight."""
+
+    # Unset means the provider's public endpoint; tests and proxies set their own.
+    base_url: str | None = None
+    # Waiting for the provider's answer once the request is sent; past it the
+    # message's fate is unknown, so keep it generous.
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Requests in flight at once (and pooled connections) per sending process.
+    max_concurrency: int = Field(default=16, ge=1, le=1000)
+
+
+class SESSettings(ProviderAPISettings):
+    """Amazon SES through its v2 HTTP API (SendEmail with raw MIME)."""
+
+    region: str = "us-east-1"
+    # Unset keys fall back to botocore's own chain (environment, profile, instance
+    # or pod role).
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    configuration_set: str | None = None
+    # Ask SES to forward bounce and complaint mail to the message's VERP return
+    # path, for `maily inbound` to read (the domain must be verified in SES).
+    forward_feedback_to_return_path: bool = False
+
+
+class PostmarkSettings(ProviderAPISettings):
+    server_token: SecretStr | None = None
+    # Postmark keeps bulk mail on broadcast streams, apart from transactional mail.
+    message_stream: str = "broadcast"
+
+
+class SendGridSettings(ProviderAPISettings):
+    api_key: SecretStr | None = None
+
+
+class MailgunSettings(ProviderAPISettings):
+    api_key: SecretStr | None = None
+    # The sending domain as set up in Mailgun (mg.example.com).
+    domain: str | None = None
+    # Which Mailgun region the domain lives in; picks the default base URL.
+    region: Literal["us", "eu"] = "us"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MAILY_",
@@ -284,6 +334,12 @@ class Settings(BaseSettings):
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     smtp: SMTPSettings = Field(default_factory=SMTPSettings)
+    # How outgoing mail leaves: the outbox keeps it for viewing instead of sending.
+    transport: TransportName = "outbox"
+    ses: SESSettings = Field(default_factory=SESSettings)
+    postmark: PostmarkSettings = Field(default_factory=PostmarkSettings)
+    sendgrid: SendGridSettings = Field(default_factory=SendGridSettings)
+    mailgun: MailgunSettings = Field(default_factory=MailgunSettings)
 
     # Shorthands documented in the README: MAILY_DATABASE_URL and MAILY_REDIS_URL.
     database_url: str | None = None
@@ -310,6 +366,24 @@ class Settings(BaseSettings):
                     "refusing to start outside development mode with default or weak secrets: "
                     + ", ".join(problems)
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _require_transport_credentials(self) -> Settings:
+        # SES may take its keys from botocore's chain; the others have no such chain.
+        required: dict[str, list[tuple[str, object]]] = {
+            "postmark": [("MAILY_POSTMARK__SERVER_TOKEN", self.postmark.server_token)],
+            "sendgrid": [("MAILY_SENDGRID__API_KEY", self.sendgrid.api_key)],
+            "mailgun": [
+                ("MAILY_MAILGUN__API_KEY", self.mailgun.api_key),
+                ("MAILY_MAILGUN__DOMAIN", self.mailgun.domain),
+            ],
+        }
+        names = [name for name, value in required.get(self.transport, []) if not value]
+        if names:
+            raise ValueError(
+                f"MAILY_TRANSPORT is {self.transport}, which needs " + ", ".join(names)
+            )
         return self
 
     @property

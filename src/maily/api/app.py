@@ -23,6 +23,7 @@ from maily.contacts.forms.endpoints import router as forms_router
 from maily.contacts.imports.endpoints import router as imports_router
 from maily.contacts.privacy.endpoints import router as privacy_router
 from maily.delivery.domains.endpoints import router as sending_domains_router
+from maily.delivery.outbox.endpoints import router as outbox_router
 from maily.kit.crypto import SecretBox, configure_secret_box
 from maily.kit.db import create_engine, create_sessionmaker
 from maily.kit.errors import install_error_handlers
@@ -48,6 +49,7 @@ ROUTERS = [
     templates_router,
     sending_domains_router,
     audit_router,
+    outbox_router,
 ]
 
 

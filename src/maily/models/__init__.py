@@ -10,6 +10,7 @@ from maily.models.event import EVENT_TYPES, Event
 from maily.models.invitation import Invitation
 from maily.models.mailing_list import ConsentRecord, ListMembership, MailingList
 from maily.models.membership import Membership
+from maily.models.outbox import OutboxMessage
 from maily.models.refresh_token import RefreshToken
 from maily.models.segment import Segment
 from maily.models.sending_domain import Sender, SendingDomain
@@ -37,6 +38,7 @@ __all__ = [
     "ListMembership",
     "MailingList",
     "Membership",
+    "OutboxMessage",
     "RefreshToken",
     "Segment",
     "Sender",
