@@ -35,6 +35,18 @@ def test_urls_carry_the_token() -> None:
     assert SIGNER.verify(opened.rsplit("/", 1)[1].removesuffix(".gif")) is not None
 
 
+def test_unsubscribe_tokens_name_the_delivery_and_are_no_open_token() -> None:
+    token = SIGNER.sign_unsubscribe(DELIVERY)
+    assert SIGNER.verify(token) == TokenPayload(TokenKind.unsubscribe, DELIVERY)
+    url = SIGNER.unsubscribe_url("https://mail.example.com/", DELIVERY)
+    assert url == f"https://mail.example.com/u/{token}"
+    # Same length as an open token, but the kind is under the tag: one can't pass as
+    # the other, so an open pixel's token can never unsubscribe anyone.
+    raw = base64.urlsafe_b64decode(SIGNER.sign_open(DELIVERY) + "==")
+    as_unsubscribe = bytes((TokenKind.unsubscribe,)) + raw[1:]
+    assert SIGNER.verify(base64.urlsafe_b64encode(as_unsubscribe).rstrip(b"=").decode()) is None
+
+
 def _flip(token: str, position: int) -> str:
     raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     raw[position] ^= 0x01

@@ -99,6 +99,10 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
             yield
         finally:
             await queue.disconnect()
+            # Built on first use by a test send or a start (maily.delivery.parts).
+            parts = getattr(app.state, "delivery_parts", None)
+            if parts is not None:
+                await parts.transport.aclose()
             await current.storage.aclose()
             await current.redis.aclose()
             await current.engine.dispose()

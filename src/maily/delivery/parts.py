@@ -1,9 +1,9 @@
 """Where the send engine gets its composer and transport: the one place to plug them in.
 
 `build_delivery_parts()` is called once by the `sender` role and once per API process
-(test sends and the content check at start). It returns None until a real composer
-(templates + sender identity + MIME/DKIM) and transport are wired in here: then the
-sender role idles with a warning and the API answers 503 where it needs them."""
+(test sends and the content check at start): the composer renders stored templates as
+the campaign's sender, DKIM-signed; the transport is the configured one (the outbox
+when none is), see `maily.delivery.transports.factory`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from maily.config import Settings
 from maily.delivery.composer import Composer
+from maily.delivery.composing import CampaignComposer
 from maily.delivery.transports.base import Transport
+from maily.delivery.transports.factory import transport_from_settings
 from maily.kit.db import AsyncSession
 
 
@@ -28,8 +30,9 @@ class DeliveryParts:
 async def build_delivery_parts(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> DeliveryParts | None:
-    """The composer and transport this deployment sends with, or None if it has none."""
-    return None
+    """The composer and transport this deployment sends with."""
+    composer = CampaignComposer(settings, sessionmaker)
+    return DeliveryParts(composer, transport_from_settings(settings, sessionmaker=sessionmaker))
 
 
 _UNSET = object()

@@ -6,6 +6,7 @@ calls: it compiles a stored version once, with its layout and the workspace's bl
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -139,11 +140,15 @@ async def load_compiled_template(
     *,
     version: int | None = None,
     limits: RenderLimits | None = None,
+    subject: str | None = None,
+    preheader: str | None = None,
 ) -> CompiledVersion:
     """Compile a stored version (the newest by default) with its layout's and the
     workspace's blocks' newest sources. Call once per campaign and render every message
-    from the result. NotFound for an unknown template, version or layout;
-    TemplateProblem if it no longer compiles (say a block it includes was deleted)."""
+    from the result. A campaign's own subject and preheader, when given (not None and
+    not empty), replace the version's. NotFound for an unknown template, version or
+    layout; TemplateProblem if it no longer compiles (say a block it includes was
+    deleted, or the subject given has a syntax error)."""
     repository = TemplateRepository(session)
     template = await repository.get(workspace_id, template_id)
     if template is None:
@@ -154,6 +159,10 @@ async def load_compiled_template(
     if stored is None:
         raise NotFound("template version not found")
     content = _content_of(template, stored)
+    if subject:
+        content = dataclasses.replace(content, subject=subject)
+    if preheader:
+        content = dataclasses.replace(content, preheader=preheader)
     layout_source, blocks = await _layout_and_blocks(repository, workspace_id, content)
     compiled = _compile(content, layout_source, blocks, limits or RenderLimits())
     return CompiledVersion(template.id, stored.version, compiled)

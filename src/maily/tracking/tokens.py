@@ -1,4 +1,4 @@
-"""Compact HMAC-signed tokens for open and click tracking URLs.
+"""Compact HMAC-signed tokens for open, click and unsubscribe URLs.
 
 A token is base64url (no padding) of a short binary payload followed by a 16-byte tag:
 
@@ -8,7 +8,9 @@ The tag is HMAC-SHA256 over the payload, truncated to 16 bytes, with a key deriv
 from `settings.security.secret_key` by HKDF under a fixed label, so the tracking key
 is never the key that signs sessions. A click token carries the link's index, never
 its URL: the URL comes from the link table stored with the campaign, so a token can
-only ever lead where the message itself led (no open redirect)."""
+only ever lead where the message itself led (no open redirect). An unsubscribe token
+names the delivery, so it unsubscribes exactly the person the message went to, from
+what that campaign was sent to; it never expires (RFC 8058 links must keep working)."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ __all__ = [
     "open_path",
     "sign_click",
     "sign_open",
+    "unsubscribe_path",
     "verify",
 ]
 
@@ -48,6 +51,7 @@ _OPEN_LENGTH = 1 + 16
 class TokenKind(IntEnum):
     open = 1
     click = 2
+    unsubscribe = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +118,9 @@ class TokenSigner:
     def sign_open(self, delivery_id: uuid.UUID) -> str:
         return self._seal(bytes((TokenKind.open,)) + delivery_id.bytes)
 
+    def sign_unsubscribe(self, delivery_id: uuid.UUID) -> str:
+        return self._seal(bytes((TokenKind.unsubscribe,)) + delivery_id.bytes)
+
     def verify(self, token: str) -> TokenPayload | None:
         """The payload of a token this key signed; None for anything else (tampered,
         truncated, unknown kind, not base64url)."""
@@ -132,8 +139,8 @@ class TokenSigner:
         kind, delivery = payload[0], uuid.UUID(bytes=payload[1:17])
         if kind == TokenKind.click and len(payload) == _CLICK_LENGTH:
             return TokenPayload(TokenKind.click, delivery, int.from_bytes(payload[17:19], "big"))
-        if kind == TokenKind.open and len(payload) == _OPEN_LENGTH:
-            return TokenPayload(TokenKind.open, delivery)
+        if kind in (TokenKind.open, TokenKind.unsubscribe) and len(payload) == _OPEN_LENGTH:
+            return TokenPayload(TokenKind(kind), delivery)
         return None
 
     def click_url(self, public_url: str, delivery_id: uuid.UUID, link_index: int) -> str:
@@ -142,6 +149,9 @@ class TokenSigner:
     def open_url(self, public_url: str, delivery_id: uuid.UUID) -> str:
         return public_url.rstrip("/") + open_path(self.sign_open(delivery_id))
 
+    def unsubscribe_url(self, public_url: str, delivery_id: uuid.UUID) -> str:
+        return public_url.rstrip("/") + unsubscribe_path(self.sign_unsubscribe(delivery_id))
+
 
 def click_path(token: str) -> str:
     return f"/t/c/{token}"
@@ -149,6 +159,11 @@ def click_path(token: str) -> str:
 
 def open_path(token: str) -> str:
     return f"/t/o/{token}.gif"
+
+
+def unsubscribe_path(token: str) -> str:
+    """One-click unsubscribe (RFC 8058): POST unsubscribes, GET asks to confirm."""
+    return f"/u/{token}"
 
 
 _signer: TokenSigner | None = None

@@ -1,0 +1,200 @@
+"""The real composer: a campaign's templates and sending identity, turned into finished,
+DKIM-signed messages, one per ledger row.
+
+Everything that can be done once per campaign is done in `prepare()`: each variant's
+template compiled (MJML, layout, CSS inlining, link table), the sender's DKIM key
+decrypted and loaded, the headers every message shares precomputed. `compose()` then
+renders Jinja, signs the tracking URLs and the message, and touches no database."""
+
+from __future__ import annotations
+
+import html
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from maily.config import Settings
+from maily.delivery.composer import (
+    POSTAL_ADDRESS,
+    UNSUBSCRIBE_LINK,
+    CampaignContent,
+    CampaignUnsendable,
+    ContactRow,
+    DeliveryRow,
+)
+from maily.delivery.domains.service import load_sending_identity
+from maily.delivery.message import MessageBuilder
+from maily.delivery.transports.base import OutgoingMessage
+from maily.delivery.verp import Verp
+from maily.kit.db import AsyncSession
+from maily.kit.errors import MailyError
+from maily.models import Workspace
+from maily.templates import (
+    CompiledTemplate,
+    TemplateProblem,
+    campaign_variables,
+    contact_variables,
+    limits_from_settings,
+    load_compiled_template,
+    merge_variables,
+    sample_contact,
+    workspace_variables,
+)
+from maily.tracking.tokens import TokenSigner
+
+__all__ = ["CampaignComposer", "PreparedMessages"]
+
+# Stand-ins the content check renders with, to see where the real URLs would go.
+_CHECK_UNSUBSCRIBE = "https://unsubscribe.check.invalid/u/token"
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedMessages:
+    """One campaign, ready to compose: compiled templates by variant (None is the
+    campaign's own), the message builder of its sender, the signer of its URLs."""
+
+    templates: Mapping[str | None, CompiledTemplate]
+    builder: MessageBuilder
+    tokens: TokenSigner
+    public_url: str
+    workspace: Mapping[str, Any]
+    campaign: Mapping[str, Any]
+
+    def compose(self, delivery: DeliveryRow, contact: ContactRow) -> OutgoingMessage:
+        template = self.templates.get(delivery.variant) or self.templates[None]
+        # A test send has no ledger row; its links still need a well-formed token.
+        delivery_id = delivery.id or uuid.uuid4()
+        tokens = self.tokens
+        unsubscribe_token = tokens.sign_unsubscribe(delivery_id)
+        unsubscribe_url = f"{self.public_url}/u/{unsubscribe_token}"
+        click_urls = tokens.click_urls(self.public_url, delivery_id, len(template.links))
+        variables = merge_variables(
+            contact=contact_variables(
+                contact.email, contact.first_name, contact.last_name, contact.fields, contact.tags
+            ),
+            workspace=self.workspace,
+            campaign=self.campaign,
+            unsubscribe_url=unsubscribe_url,
+            preferences_url=f"{self.public_url}/p/{unsubscribe_token}",
+            view_online_url=f"{self.public_url}/v/{unsubscribe_token}",
+        )
+        rendered = template.render(
+            variables,
+            click_url=click_urls.__getitem__,
+            open_url=tokens.open_url(self.public_url, delivery_id),
+        )
+        name = f"{contact.first_name} {contact.last_name}".strip()
+        return self.builder.build(
+            recipient=delivery.email,
+            subject=rendered.subject,
+            html=rendered.html,
+            text=rendered.text,
+            delivery_id=delivery.id,
+            recipient_name=name or None,
+            unsubscribe_token=unsubscribe_token,
+        )
+
+
+class CampaignComposer:
+    """Composes campaign mail from stored templates and senders (maily.delivery.composer)."""
+
+    def __init__(self, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.tokens = TokenSigner.from_settings(settings)
+        self.verp = Verp.from_settings(settings)
+        self.public_url = settings.api.external_url
+        self.limits = limits_from_settings(settings)
+
+    async def _templates(
+        self, session: AsyncSession, campaign: CampaignContent
+    ) -> dict[str | None, CompiledTemplate]:
+        """Each variant's template compiled with that variant's subject; raises
+        CampaignUnsendable naming what is wrong."""
+        names: list[str | None] = [None, *(v.name for v in campaign.variants)]
+        compiled: dict[str | None, CompiledTemplate] = {}
+        for name in names:
+            template_id = campaign.template_for(name)
+            if template_id is None:
+                raise CampaignUnsendable("the campaign has no template")
+            try:
+                loaded = await load_compiled_template(
+                    session,
+                    campaign.workspace_id,
+                    template_id,
+                    limits=self.limits,
+                    subject=campaign.subject_for(name),
+                    preheader=campaign.preheader,
+                )
+            except TemplateProblem as exc:
+                raise CampaignUnsendable(f"its template does not compile: {exc}") from exc
+            except MailyError as exc:  # NotFound: the template was deleted
+                raise CampaignUnsendable(f"its template cannot be used: {exc.message}") from exc
+            compiled[name] = loaded.compiled
+        return compiled
+
+    async def check(self, campaign: CampaignContent) -> list[str]:
+        """Render every variant for a sample contact and look for the unsubscribe
+        link (an href to the real unsubscribe URL) and the postal address."""
+        async with self.sessionmaker() as session:
+            try:
+                templates = await self._templates(session, campaign)
+            except CampaignUnsendable as exc:
+                return [str(exc).removeprefix("the campaign has no ").removeprefix("its ")]
+            workspace = await session.get(Workspace, campaign.workspace_id)
+        name = workspace.name if workspace else ""
+        missing: set[str] = set()
+        for template in templates.values():
+            variables = merge_variables(
+                contact=sample_contact(),
+                workspace=workspace_variables(name, campaign.postal_address),
+                campaign=campaign_variables(campaign.name, campaign.subject),
+                unsubscribe_url=_CHECK_UNSUBSCRIBE,
+            )
+            try:
+                rendered = template.render(
+                    variables, click_url=lambda i: f"https://click.check.invalid/{i}"
+                )
+            except TemplateProblem:
+                continue  # a sample contact's data is no proof either way
+            if f'href="{_CHECK_UNSUBSCRIBE}"' not in rendered.html:
+                missing.add(UNSUBSCRIBE_LINK)
+            address = campaign.postal_address.strip()
+            if not address or (
+                html.escape(address) not in rendered.html and address not in rendered.text
+            ):
+                missing.add(POSTAL_ADDRESS)
+        return sorted(missing)
+
+    async def prepare(self, campaign: CampaignContent) -> PreparedMessages:
+        if campaign.sender_id is None:
+            raise CampaignUnsendable("the campaign has no sender")
+        async with self.sessionmaker() as session:
+            try:
+                identity = await load_sending_identity(
+                    session, campaign.workspace_id, campaign.sender_id
+                )
+            except MailyError as exc:  # gone, or its domain is not verified
+                raise CampaignUnsendable(exc.message) from exc
+            templates = await self._templates(session, campaign)
+            workspace = await session.get(Workspace, campaign.workspace_id)
+        builder = identity.message_builder(
+            verp=self.verp,
+            campaign_id=campaign.campaign_id,
+            list_id=campaign.campaign_id.hex,
+            list_name=campaign.name,
+            unsubscribe_url=f"{self.public_url}/u/{{token}}",
+        )
+        return PreparedMessages(
+            templates=templates,
+            builder=builder,
+            tokens=self.tokens,
+            public_url=self.public_url,
+            workspace=workspace_variables(
+                workspace.name if workspace else "", campaign.postal_address
+            ),
+            campaign=campaign_variables(campaign.name, campaign.subject),
+        )
