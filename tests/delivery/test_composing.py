@@ -12,6 +12,7 @@ from maily.delivery.composer import CampaignContent, CampaignUnsendable, Contact
 from maily.delivery.composing import CampaignComposer
 from maily.kit.db import transaction
 from maily.models import TemplateVersion
+from tests.conftest import make_settings
 from tests.delivery.pipeline import POSTAL_ADDRESS, TEMPLATE, SendingWorld
 
 
@@ -83,19 +84,34 @@ async def test_an_empty_postal_address_is_missing(
     assert await composer.check(content(sending_world, postal_address="")) == ["postal address"]
 
 
-async def test_an_unverified_domain_or_missing_template_makes_the_campaign_unsendable(
+async def test_a_missing_template_or_sender_makes_the_campaign_unsendable(
     sending_world: SendingWorld, app_state: AppState
 ) -> None:
     composer = CampaignComposer(app_state.settings, sending_world.sessionmaker)
     with pytest.raises(CampaignUnsendable, match="template"):
         await composer.prepare(content(sending_world, template_id=uuid.uuid4()))
+    with pytest.raises(CampaignUnsendable, match="sender"):
+        await composer.prepare(content(sending_world, sender_id=uuid.uuid4()))
+
+
+async def test_only_the_outbox_takes_mail_from_an_unverified_domain(
+    sending_world: SendingWorld, database_url: str, redis_url: str
+) -> None:
     async with transaction(sending_world.sessionmaker) as session:
         await session.execute(
             text("UPDATE sending_domains SET verified_at = NULL WHERE workspace_id = :w"),
             {"w": sending_world.workspace_id},
         )
+    outbox = make_settings(database_url, redis_url, transport="outbox")
+    prepared = await CampaignComposer(outbox, sending_world.sessionmaker).prepare(
+        content(sending_world)
+    )
+    assert prepared.templates
+    smtp = make_settings(
+        database_url, redis_url, transport="smtp", smtp={"host": "relay.example.com"}
+    )
     with pytest.raises(CampaignUnsendable, match="not verified"):
-        await composer.prepare(content(sending_world))
+        await CampaignComposer(smtp, sending_world.sessionmaker).prepare(content(sending_world))
 
 
 async def test_each_message_carries_its_own_signed_urls(

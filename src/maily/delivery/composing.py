@@ -108,6 +108,9 @@ class CampaignComposer:
         self.verp = Verp.from_settings(settings)
         self.public_url = settings.api.external_url
         self.limits = limits_from_settings(settings)
+        # Mail kept in the outbox never reaches a mailbox provider, so an unverified
+        # domain is no risk there: a laptop without DNS can still try campaigns out.
+        self.require_verified_domain = settings.transport != "outbox"
 
     async def _templates(
         self, session: AsyncSession, campaign: CampaignContent
@@ -175,7 +178,10 @@ class CampaignComposer:
         async with self.sessionmaker() as session:
             try:
                 identity = await load_sending_identity(
-                    session, campaign.workspace_id, campaign.sender_id
+                    session,
+                    campaign.workspace_id,
+                    campaign.sender_id,
+                    require_verified=self.require_verified_domain,
                 )
             except MailyError as exc:  # gone, or its domain is not verified
                 raise CampaignUnsendable(exc.message) from exc

@@ -318,16 +318,21 @@ class SendingIdentity:
 
 
 async def load_sending_identity(
-    session: AsyncSession, workspace_id: uuid.UUID, sender_id: uuid.UUID
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    sender_id: uuid.UUID,
+    *,
+    require_verified: bool = True,
 ) -> SendingIdentity:
     """The identity a campaign sends as. NotFound when the sender is gone; Conflict
-    when its domain is not verified, since unaligned, unsigned mail only hurts the
-    domain's reputation."""
+    when its domain is not verified (unless `require_verified` is off, for mail that
+    never leaves Maily: the outbox), since unaligned mail only hurts the domain's
+    reputation."""
     found = await SenderRepository(session).get(workspace_id, sender_id)
     if found is None:
         raise NotFound("sender not found")
     sender, domain = found
-    if domain.verified_at is None:
+    if require_verified and domain.verified_at is None:
         raise Conflict(
             f"the sending domain {domain.domain} is not verified yet: publish its DNS "
             "records and run the check"
