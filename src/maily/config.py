@@ -134,6 +134,11 @@ class SenderSettings(BaseModel):
     retry_base_seconds: float = Field(default=60.0, gt=0)
     retry_max_seconds: float = Field(default=3600.0, gt=0)
     retry_window_seconds: float = Field(default=72 * 3600.0, gt=0)
+    # Messages a second, shared by every sender replica (token buckets in Redis): over
+    # the transport as a whole, and per workspace. Unset: unlimited. Mail over the
+    # limit waits up to a quarter of the lease, then is deferred.
+    transport_rate_per_second: float | None = Field(default=None, gt=0)
+    workspace_rate_per_second: float | None = Field(default=None, gt=0)
 
 
 class SchedulerSettings(BaseModel):

@@ -59,6 +59,7 @@ from maily.delivery.repository import DeliveryRepository, Lease, LeasedRow
 from maily.delivery.transports.base import Outcome, OutgoingMessage, SendResult, Transport
 from maily.kit.db import AsyncSession, create_engine, create_sessionmaker, transaction
 from maily.kit.logging import get_logger
+from maily.kit.ratelimit import RedisTokenBucket
 
 _log = get_logger("maily.delivery.sender")
 # Compiled campaigns kept per sender process.
@@ -98,6 +99,10 @@ class _Prepared:
     winner: str | None
 
 
+# What a message held back by a rate limit is recorded as: tried again later.
+_RATE_LIMITED = SendResult(Outcome.deferred, detail="held back by a sending rate limit")
+
+
 class Sender:
     def __init__(
         self,
@@ -109,8 +114,10 @@ class Sender:
         publisher: ProgressPublisher | None = None,
         owner: str | None = None,
         rand: Callable[[], float] = random.random,
+        buckets: RedisTokenBucket | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
+        self.buckets = buckets
         self.composer = composer
         self.transport = transport
         self.settings = settings
@@ -241,13 +248,17 @@ class Sender:
         # batches' network I/O keep moving meanwhile.
         composed = await asyncio.to_thread(self._compose_all, rows, prepared)
         messages = [m for m in composed if isinstance(m, OutgoingMessage)]
+        allowed = await self._pace(messages)
+        to_send = [m for m, ok in zip(messages, allowed, strict=True) if ok]
         try:
-            sent = await self.transport.send(messages) if messages else []
+            handed = await self.transport.send(to_send) if to_send else []
         except Exception as exc:
             # The contract says send() does not raise; if it does, nothing says the
             # messages left, so they are retried like a refused connection.
             _log.exception("transport raised", transport=self.transport.name)
-            sent = [SendResult(Outcome.deferred, detail=f"transport error: {exc}")] * len(messages)
+            handed = [SendResult(Outcome.deferred, detail=f"transport error: {exc}")] * len(to_send)
+        from_transport = iter(handed)
+        sent = [next(from_transport) if ok else _RATE_LIMITED for ok in allowed]
         outcomes = iter(sent)
         now = datetime.now(UTC)
         results = []
@@ -284,6 +295,41 @@ class Sender:
                 )
             )
         return results
+
+    async def _pace(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
+        """Take the batch's tokens from the transport's and each workspace's bucket,
+        waiting for them up to a quarter of the lease; which messages may go now (the
+        rest are deferred, and come due again later)."""
+        allowed = [True] * len(messages)
+        if self.buckets is None or not messages:
+            return allowed
+        max_wait = self.settings.lease_seconds / 4
+        waits = [0.0]
+        rate = self.settings.transport_rate_per_second
+        if rate is not None:
+            count = len(messages)
+            wait = await self.buckets.reserve(
+                f"transport:{self.transport.name}", count, rate, max(rate, count), max_wait=max_wait
+            )
+            if wait is None:
+                return [False] * len(messages)
+            waits.append(wait)
+        rate = self.settings.workspace_rate_per_second
+        if rate is not None:
+            for workspace_id, count in Counter(m.workspace_id for m in messages).items():
+                wait = await self.buckets.reserve(
+                    f"workspace:{workspace_id}", count, rate, max(rate, count), max_wait=max_wait
+                )
+                if wait is None:
+                    allowed = [
+                        ok and m.workspace_id != workspace_id
+                        for ok, m in zip(allowed, messages, strict=True)
+                    ]
+                else:
+                    waits.append(wait)
+        if max(waits) > 0:
+            await asyncio.sleep(max(waits))  # pacing to the rate, not synchronisation
+        return allowed
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -337,6 +383,7 @@ async def run_sender(
             parts.transport,
             settings.sender,
             publisher=ProgressPublisher(redis),
+            buckets=RedisTokenBucket(redis, "maily:send-rate") if redis is not None else None,
         )
         try:
             await sender.run(stop)
