@@ -278,6 +278,10 @@ class ProviderAPISettings(BaseModel):
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
     # Requests in flight at once (and pooled connections) per sending process.
     max_concurrency: int = Field(default=16, ge=1, le=1000)
+    # Consecutive batches the provider takes none of (connection errors, 429, 5xx)
+    # before sending to it pauses for the cooldown.
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
 
 
 class SESSettings(ProviderAPISettings):

@@ -148,3 +148,31 @@ def test_encoded_sender_name_is_decoded() -> None:
     message = outgoing("a@example.org", sender="=?utf-8?q?Caf=C3=A9_Bar?= <cafe@example.com>")
     payload = SendGridTransport.payload(message)
     assert payload["from"] == {"email": "cafe@example.com", "name": "Café Bar"}
+
+
+async def test_a_failing_api_opens_the_breaker_and_sends_pause(
+    fake: FakeProviders, make_sendgrid: Callable[..., SendGridTransport]
+) -> None:
+    transport = make_sendgrid(breaker_failure_threshold=2, breaker_cooldown_seconds=60)
+    fake.react("down@example.org", Reaction.server_error)
+    for _ in range(2):  # two batches the provider took none of
+        (result,) = await transport.send([outgoing("down@example.org")])
+        assert result.outcome is Outcome.deferred
+    calls = len(fake.calls_to("sendgrid"))
+    # Open: the next batch is deferred at once, without calling the provider.
+    (paused,) = await transport.send([outgoing("fine@example.org")])
+    assert paused.outcome is Outcome.deferred
+    assert paused.retry_after is not None
+    assert paused.retry_after > 0
+    assert len(fake.calls_to("sendgrid")) == calls
+
+
+async def test_one_refused_address_does_not_count_against_the_provider(
+    fake: FakeProviders, make_sendgrid: Callable[..., SendGridTransport]
+) -> None:
+    transport = make_sendgrid(breaker_failure_threshold=1)
+    fake.react("down@example.org", Reaction.server_error)
+    results = await transport.send([outgoing("down@example.org"), outgoing("fine@example.org")])
+    assert [r.outcome for r in results] == [Outcome.deferred, Outcome.sent]
+    (after,) = await transport.send([outgoing("fine@example.org")])
+    assert after.outcome is Outcome.sent

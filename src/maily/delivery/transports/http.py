@@ -13,6 +13,7 @@ import httpx
 
 from maily.config import ProviderAPISettings
 from maily.delivery.transports.base import Outcome, OutgoingMessage, SendResult
+from maily.kit.resilience import CircuitBreaker
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -94,6 +95,13 @@ def exception_result(exc: Exception) -> SendResult:
     return SendResult(Outcome.failed, detail=f"request could not be built: {text}")
 
 
+def _provider_trouble(result: SendResult) -> bool:
+    """A result that says the provider, not the message, is the problem."""
+    return result.outcome in (Outcome.deferred, Outcome.unknown) and (
+        result.code is None or result.code == 429 or result.code >= 500
+    )
+
+
 class HTTPTransport:
     """Base of the provider API transports. Subclasses build and read requests; this
     class owns the pool, the concurrency bound and shutdown."""
@@ -126,6 +134,13 @@ class HTTPTransport:
             # with a message body.
             follow_redirects=False,
         )
+        # Opens after consecutive batches the provider did not take at all (it is down
+        # or throttling everything): further sends are deferred without calling it.
+        self.breaker = CircuitBreaker(
+            f"transport:{self.name}",
+            failure_threshold=settings.breaker_failure_threshold,
+            cooldown_seconds=settings.breaker_cooldown_seconds,
+        )
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -141,10 +156,19 @@ class HTTPTransport:
                 SendResult(Outcome.deferred, detail=f"the {self.name} transport is closed")
                 for _ in messages
             ]
+        if not self.breaker.allow():
+            wait = self.breaker.retry_after
+            detail = f"the {self.name} API is failing; sending paused for {wait:.0f} s"
+            return [SendResult(Outcome.deferred, detail=detail, retry_after=wait) for _ in messages]
         self._in_flight += 1
         self._idle.clear()
         try:
-            return await self.deliver(messages)
+            results = await self.deliver(messages)
+            if results and all(_provider_trouble(r) for r in results):
+                self.breaker.record_failure()
+            elif results:
+                self.breaker.record_success()
+            return results
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
