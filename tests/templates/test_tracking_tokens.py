@@ -104,3 +104,13 @@ def test_click_urls_for_a_message_match_one_by_one_signing() -> None:
     assert [SIGNER.verify(u.rsplit("/", 1)[1]) for u in urls] == [
         TokenPayload(TokenKind.click, DELIVERY, i) for i in range(20)
     ]
+
+
+@pytest.mark.parametrize("key_bytes", [32, 64, 65, 100])
+def test_click_urls_match_hmac_for_keys_shorter_and_longer_than_a_block(key_bytes: int) -> None:
+    # click_urls keeps HMAC's inner and outer SHA-256 states itself; a key longer than
+    # the 64-byte block is hashed first, as RFC 2104 says.
+    signer = TokenSigner(bytes(range(key_bytes)))
+    delivery = uuid.uuid4()
+    urls = signer.click_urls("https://mail.example.com", delivery, 300)
+    assert urls == [signer.click_url("https://mail.example.com", delivery, i) for i in range(300)]

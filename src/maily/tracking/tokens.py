@@ -46,6 +46,7 @@ MAX_LINK_INDEX = 0xFFFF
 _KEY_LABEL = b"maily/tracking-tokens/v1"
 _CLICK_LENGTH = 1 + 16 + 2
 _OPEN_LENGTH = 1 + 16
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 class TokenKind(IntEnum):
@@ -79,6 +80,13 @@ class TokenSigner:
             raise ValueError("a tracking key needs at least 32 bytes")
         # Keyed once; copying a keyed HMAC is cheaper than keying one per token.
         self._mac = hmac.new(key, digestmod=hashlib.sha256)
+        # The same HMAC (RFC 2104) as its two keyed SHA-256 states, for the per-message
+        # click URLs: copying hashlib objects directly skips hmac.HMAC's Python
+        # wrapper, which is most of the cost of a 20-link message's tokens.
+        block = hashlib.sha256(key).digest() if len(key) > 64 else key
+        block = block.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenSigner:
@@ -104,15 +112,20 @@ class TokenSigner:
         if count > MAX_LINK_INDEX + 1:
             raise ValueError(f"a message can track at most {MAX_LINK_INDEX + 1} links")
         prefix = bytes((TokenKind.click,)) + delivery_id.bytes
-        base = self._mac.copy()
-        base.update(prefix)
+        inner = self._inner.copy()
+        inner.update(prefix)
+        outer = self._outer
         head = public_url.rstrip("/") + "/t/c/"
         urls = []
         for index in range(count):
             suffix = index.to_bytes(2, "big")
-            mac = base.copy()
-            mac.update(suffix)
-            urls.append(head + _b64(prefix + suffix + mac.digest()[:TAG_BYTES]))
+            digest = inner.copy()
+            digest.update(suffix)
+            tag = outer.copy()
+            tag.update(digest.digest())
+            # 35 bytes encode to 47 characters and one "=" of padding, stripped.
+            raw = binascii.b2a_base64(prefix + suffix + tag.digest()[:TAG_BYTES], newline=False)
+            urls.append(head + raw[:-1].translate(_URLSAFE).decode("ascii"))
         return urls
 
     def sign_open(self, delivery_id: uuid.UUID) -> str:
