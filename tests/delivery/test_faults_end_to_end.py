@@ -13,10 +13,10 @@ circuit breaker on by the same amount."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -310,7 +310,7 @@ async def test_each_fault_ends_in_its_state_with_nothing_lost_or_sent_twice(
     assert max(accepted.values()) == 1
     for email, row in rows.items():
         if row.status == "sent":
-            assert accepted[email] == 1 and unacknowledged[email] == 0, email
+            assert (accepted[email], unacknowledged[email]) == (1, 0), email
         elif row.status == "unknown":
             # Read in full and then silence: there once, never again (a stalled
             # server never read it).
@@ -413,7 +413,8 @@ async def test_a_contact_unsubscribed_while_the_campaign_sends_gets_nothing_afte
     rows = await pipeline.rows()
     assert rows[everything_email].status == rows[list_email].status == "skipped"
     accepted = pipeline.accepted()
-    assert everything_email not in accepted and list_email not in accepted
+    assert everything_email not in accepted
+    assert list_email not in accepted
     assert set(accepted) == AUDIENCE_ADDRESSES - {everything_email, list_email}
     assert max(accepted.values()) == 1
     await pipeline.assert_nothing_is_sent_again()
