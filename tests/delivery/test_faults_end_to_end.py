@@ -86,9 +86,12 @@ class Pipeline:
                 text(sql), {"w": self.world.workspace_id, "c": self.campaign_id, **params}
             )
 
-    async def drain(self) -> None:
-        while (await self.sender.run_batch()).leased:
-            pass
+    async def drain(self, limit: int = 50) -> None:
+        """Batches until none is due; a row leased again and again fails the test."""
+        for _ in range(limit):
+            if not (await self.sender.run_batch()).leased:
+                return
+        raise AssertionError(f"still leasing after {limit} batches")
 
     async def advance_to_next_retry(self) -> float:
         """Let time pass until every deferred row is due; returns the seconds."""
@@ -417,4 +420,23 @@ async def test_a_contact_unsubscribed_while_the_campaign_sends_gets_nothing_afte
     assert list_email not in accepted
     assert set(accepted) == AUDIENCE_ADDRESSES - {everything_email, list_email}
     assert max(accepted.values()) == 1
+    await pipeline.assert_nothing_is_sent_again()
+
+
+async def test_a_relay_restart_between_batches_loses_and_repeats_nobody(
+    pipeline: Pipeline,
+) -> None:
+    # The first batch leaves its sessions in the pool; the relay then cuts them all.
+    assert (await pipeline.sender.run_batch()).leased == 7
+    opened = pipeline.transport.connections_opened
+    pipeline.server.drop_all()
+
+    states = await pipeline.settle()
+
+    assert states == {"sent": AUDIENCE}
+    accepted = pipeline.accepted()
+    assert set(accepted) == AUDIENCE_ADDRESSES
+    assert max(accepted.values()) == 1
+    # The cut sessions were noticed and replaced, not used.
+    assert pipeline.transport.connections_opened > opened
     await pipeline.assert_nothing_is_sent_again()
