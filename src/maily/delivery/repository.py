@@ -383,6 +383,25 @@ class DeliveryRepository:
         result = await self.session.execute(statement)
         return int(result.rowcount)  # type: ignore[attr-defined]
 
+    async def extend(
+        self, owner: str, keys: Sequence[tuple[uuid.UUID, uuid.UUID]], lease_seconds: float
+    ) -> int:
+        """Push out the lease of rows `owner` still holds: a batch that is still being
+        worked on (a slow relay, a paced transport) is not taken for a dead sender's."""
+        if not keys:
+            return 0
+        statement = (
+            update(Delivery)
+            .where(
+                tuple_(Delivery.workspace_id, Delivery.id).in_(list(keys)),
+                Delivery.status == DeliveryStatus.leased,
+                Delivery.lease_owner == owner,
+            )
+            .values(lease_expires_at=func.now() + timedelta(seconds=lease_seconds))
+        )
+        result = await self.session.execute(statement)
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     # -- recording --------------------------------------------------------------------
 
     # One UPDATE for a whole batch: the results travel as parallel arrays. Only rows

@@ -7,7 +7,7 @@ LOCKED) keeps them from ever holding the same row. One batch is:
    the unsendable are skipped in the same statement);
 2. compose each message with the campaign's `PreparedCampaign`, compiled once per
    campaign and cached here until the campaign is edited;
-3. hand the batch to the transport;
+3. hand the batch to the transport (the lease is renewed while 2 and 3 take);
 4. record every outcome in one batched UPDATE (bounces suppress the address);
 5. publish what changed on Redis for live progress.
 
@@ -25,7 +25,7 @@ import random
 import socket
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from time import perf_counter
@@ -155,7 +155,8 @@ class Sender:
             if unsendable:
                 report.failed_campaigns = await self._fail_campaigns(lease.rows, unsendable)
             sendable = [r for r in lease.rows if r.delivery.campaign_id in prepared]
-            results = await self._send(sendable, prepared)
+            async with self._holding(sendable):
+                results = await self._send(sendable, prepared)
             async with transaction(self.sessionmaker) as session:
                 recorded = await DeliveryRepository(session).record(self.owner, results)
             for row in recorded:
@@ -164,6 +165,38 @@ class Sender:
         for (workspace_id, campaign_id), counts in changes.items():
             await self.publisher.changed(workspace_id, campaign_id, counts)
         return report
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, rows: Sequence[LeasedRow]) -> AsyncIterator[None]:
+        """Keep the lease of `rows` alive while they are composed and sent: renewed
+        every third of `lease_seconds`, so only a sender that stopped running loses
+        them. Renewal ends before the outcomes are recorded, so the two never update
+        the same rows at once."""
+        keys = [(r.delivery.workspace_id, r.delivery.id) for r in rows if r.delivery.id is not None]
+        done = asyncio.Event()
+        renewing = asyncio.create_task(self._renew(keys, done)) if keys else None
+        try:
+            yield
+        finally:
+            done.set()
+            if renewing is not None:
+                await renewing
+
+    async def _renew(self, keys: list[tuple[uuid.UUID, uuid.UUID]], done: asyncio.Event) -> None:
+        interval = self.settings.lease_seconds / 3
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout=interval)
+            if done.is_set():
+                return
+            try:
+                async with transaction(self.sessionmaker) as session:
+                    await DeliveryRepository(session).extend(
+                        self.owner, keys, self.settings.lease_seconds
+                    )
+            except Exception:
+                # The next round tries again; only a lease left to expire costs a resend.
+                _log.exception("could not renew a lease", rows=len(keys))
 
     async def _prepare(
         self, rows: Sequence[LeasedRow]
