@@ -337,6 +337,33 @@ async def test_a_batch_slower_than_its_lease_keeps_its_rows(world: World) -> Non
     assert sorted(world.transport.recipients()) == ["ann@example.com", "bob@example.com"]
 
 
+async def test_a_sender_never_takes_back_rows_its_own_batch_still_holds(world: World) -> None:
+    await world.add_contacts(["ann", "bob"], lists=["news"])
+    campaign_id = await world.campaign()
+    sender = world.sender(lease_seconds=60)
+    world.transport.gate = asyncio.Event()
+    batch = asyncio.create_task(sender.run_batch())
+    await asyncio.wait_for(world.transport.entered.wait(), timeout=10)
+    async with transaction(world.sessionmaker) as session:
+        # As if renewal had fallen behind (a stalled host): the lease ran out.
+        await session.execute(
+            text(
+                "UPDATE deliveries SET lease_expires_at = now() - interval '1 second'"
+                " WHERE campaign_id = :c"
+            ),
+            {"c": campaign_id},
+        )
+
+    # Another of its lanes must not send them again; to another sender they are a
+    # dead sender's rows, and the first one can then no longer record them.
+    assert (await sender.lease()).rows == []
+    assert len((await world.sender(owner="sender-2").lease()).rows) == 2
+    world.transport.gate.set()
+    assert (await asyncio.wait_for(batch, timeout=10)).outcomes == {}
+    rows = await world.rows(campaign_id)
+    assert {(r.status, r.lease_owner) for r in rows.values()} == {("leased", "sender-2")}
+
+
 def test_owner_names_differ_between_senders() -> None:
     from maily.delivery.sender import default_owner
 

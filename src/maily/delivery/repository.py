@@ -7,7 +7,7 @@ one workspace."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Uuid,
     and_,
     any_,
+    bindparam,
     case,
     cast,
     exists,
@@ -33,7 +34,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import column, table
 
@@ -213,9 +214,17 @@ class DeliveryRepository:
 
     # -- leasing ----------------------------------------------------------------------
 
-    async def lease(self, owner: str, limit: int, lease_seconds: float) -> Lease:
+    async def lease(
+        self,
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        held: Collection[uuid.UUID] = (),
+    ) -> Lease:
         """Lease up to `limit` due rows of campaigns that are sending, plus up to
         `limit` rows whose lease expired (their sender died), in one statement.
+        `held`: ids of rows `owner` is still working on; even expired, they are not
+        taken back (the sender asking is alive, so they would only be sent twice).
 
         SKIP LOCKED lets any number of senders lease side by side without waiting for
         or double-leasing each other's rows. A paused or cancelled campaign's rows
@@ -245,6 +254,12 @@ class DeliveryRepository:
             .where(
                 Delivery.status == DeliveryStatus.leased,
                 Delivery.lease_expires_at < now,
+                not_(
+                    and_(
+                        Delivery.lease_owner == owner,
+                        Delivery.id == any_(bindparam("held", list(held), type_=ARRAY(Uuid()))),
+                    )
+                ),
                 campaign_sending,
             )
             .order_by(Delivery.lease_expires_at)
