@@ -108,10 +108,15 @@ class SMTPTestServer:
         hostname: str = "smtp.test",
         port: int = 0,
         on_message: Callable[[ReceivedMessage], None] | None = None,
+        keep_messages: bool = True,
     ) -> None:
         self.host = host
         self.port = port
         self.on_message = on_message
+        # False: accepted messages only go to `on_message` (a long-running sink would
+        # otherwise hold every message it ever accepted); `accepted` still counts them.
+        self.keep_messages = keep_messages
+        self.accepted = 0
         self.pipelining = pipelining
         self.eightbitmime = eightbitmime
         self.smtputf8 = smtputf8
@@ -170,9 +175,14 @@ class SMTPTestServer:
                 await self._changed.wait()
 
     def _record(self, message: ReceivedMessage, acknowledged: bool) -> None:
-        (self.messages if acknowledged else self.unacknowledged).append(message)
-        if acknowledged and self.on_message is not None:
-            self.on_message(message)
+        if acknowledged:
+            self.accepted += 1
+            if self.keep_messages:
+                self.messages.append(message)
+            if self.on_message is not None:
+                self.on_message(message)
+        else:
+            self.unacknowledged.append(message)
         self._changed.set()
 
     async def start(self) -> None:
@@ -536,7 +546,7 @@ async def _serve(port: int, log: Path) -> None:
             out.write(json.dumps(line) + "\n")
             out.flush()
 
-        async with SMTPTestServer(port=port, on_message=write) as server:
+        async with SMTPTestServer(port=port, on_message=write, keep_messages=False) as server:
             print(f"listening on {server.host}:{server.port}", flush=True)
             await asyncio.Event().wait()
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from maily.campaigns.progress import ProgressPublisher, channel
 from maily.config import SenderSettings, Settings
@@ -302,6 +302,66 @@ async def test_the_loop_sends_everything_and_stops_on_the_stop_event(world: Worl
     rows = await world.rows(campaign_id)
     assert {r.status for r in rows.values()} == {"sent"}
     assert sorted(world.transport.recipients()) == sorted(f"{n}@example.com" for n in names)
+
+
+async def test_a_batch_slower_than_its_lease_keeps_its_rows(world: World) -> None:
+    # A paced or slow relay can hold a batch longer than the lease; the sender is alive,
+    # so its rows must not be leased again (and sent twice) as if it had died.
+    await world.add_contacts(["ann", "bob"], lists=["news"])
+    campaign_id = await world.campaign()
+    slow = world.sender(lease_seconds=0.6)
+    world.transport.gate = asyncio.Event()
+    batch = asyncio.create_task(slow.run_batch())
+    await asyncio.wait_for(world.transport.entered.wait(), timeout=10)
+    first_expiry = max(r.lease_expires_at for r in (await world.rows(campaign_id)).values())
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:  # until the database clock is two lease lengths past the first lease
+        async with transaction(world.sessionmaker) as session:
+            passed = await session.scalar(
+                text("SELECT now() > CAST(:t AS timestamptz) + interval '1.2 seconds'"),
+                {"t": first_expiry},
+            )
+        if passed:
+            break
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+
+    assert (await world.sender(owner="sender-2").lease()).rows == []
+    rows = await world.rows(campaign_id)
+    assert {r.lease_owner for r in rows.values()} == {"sender-1"}
+    assert all(r.lease_expires_at > first_expiry for r in rows.values())
+    world.transport.gate.set()
+    report = await asyncio.wait_for(batch, timeout=10)
+    assert report.outcomes == {"sent": 2}
+    assert sorted(world.transport.recipients()) == ["ann@example.com", "bob@example.com"]
+
+
+async def test_a_sender_never_takes_back_rows_its_own_batch_still_holds(world: World) -> None:
+    await world.add_contacts(["ann", "bob"], lists=["news"])
+    campaign_id = await world.campaign()
+    sender = world.sender(lease_seconds=60)
+    world.transport.gate = asyncio.Event()
+    batch = asyncio.create_task(sender.run_batch())
+    await asyncio.wait_for(world.transport.entered.wait(), timeout=10)
+    async with transaction(world.sessionmaker) as session:
+        # As if renewal had fallen behind (a stalled host): the lease ran out.
+        await session.execute(
+            text(
+                "UPDATE deliveries SET lease_expires_at = now() - interval '1 second'"
+                " WHERE campaign_id = :c"
+            ),
+            {"c": campaign_id},
+        )
+
+    # Another of its lanes must not send them again; to another sender they are a
+    # dead sender's rows, and the first one can then no longer record them.
+    assert (await sender.lease()).rows == []
+    assert len((await world.sender(owner="sender-2").lease()).rows) == 2
+    world.transport.gate.set()
+    assert (await asyncio.wait_for(batch, timeout=10)).outcomes == {}
+    rows = await world.rows(campaign_id)
+    assert {(r.status, r.lease_owner) for r in rows.values()} == {("leased", "sender-2")}
 
 
 def test_owner_names_differ_between_senders() -> None:

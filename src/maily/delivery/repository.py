@@ -7,7 +7,7 @@ one workspace."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Uuid,
     and_,
     any_,
+    bindparam,
     case,
     cast,
     exists,
@@ -33,7 +34,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import column, table
 
@@ -213,9 +214,17 @@ class DeliveryRepository:
 
     # -- leasing ----------------------------------------------------------------------
 
-    async def lease(self, owner: str, limit: int, lease_seconds: float) -> Lease:
+    async def lease(
+        self,
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        held: Collection[uuid.UUID] = (),
+    ) -> Lease:
         """Lease up to `limit` due rows of campaigns that are sending, plus up to
         `limit` rows whose lease expired (their sender died), in one statement.
+        `held`: ids of rows `owner` is still working on; even expired, they are not
+        taken back (the sender asking is alive, so they would only be sent twice).
 
         SKIP LOCKED lets any number of senders lease side by side without waiting for
         or double-leasing each other's rows. A paused or cancelled campaign's rows
@@ -245,6 +254,12 @@ class DeliveryRepository:
             .where(
                 Delivery.status == DeliveryStatus.leased,
                 Delivery.lease_expires_at < now,
+                not_(
+                    and_(
+                        Delivery.lease_owner == owner,
+                        Delivery.id == any_(bindparam("held", list(held), type_=ARRAY(Uuid()))),
+                    )
+                ),
                 campaign_sending,
             )
             .order_by(Delivery.lease_expires_at)
@@ -379,6 +394,25 @@ class DeliveryRepository:
                 attempts=Delivery.attempts - 1,
                 updated_at=func.now(),
             )
+        )
+        result = await self.session.execute(statement)
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def extend(
+        self, owner: str, keys: Sequence[tuple[uuid.UUID, uuid.UUID]], lease_seconds: float
+    ) -> int:
+        """Push out the lease of rows `owner` still holds: a batch that is still being
+        worked on (a slow relay, a paced transport) is not taken for a dead sender's."""
+        if not keys:
+            return 0
+        statement = (
+            update(Delivery)
+            .where(
+                tuple_(Delivery.workspace_id, Delivery.id).in_(list(keys)),
+                Delivery.status == DeliveryStatus.leased,
+                Delivery.lease_owner == owner,
+            )
+            .values(lease_expires_at=func.now() + timedelta(seconds=lease_seconds))
         )
         result = await self.session.execute(statement)
         return int(result.rowcount)  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ LOCKED) keeps them from ever holding the same row. One batch is:
    the unsendable are skipped in the same statement);
 2. compose each message with the campaign's `PreparedCampaign`, compiled once per
    campaign and cached here until the campaign is edited;
-3. hand the batch to the transport;
+3. hand the batch to the transport (from the lease until its answer, the lease is renewed);
 4. record every outcome in one batched UPDATE (bounces suppress the address);
 5. publish what changed on Redis for live progress.
 
@@ -25,7 +25,7 @@ import random
 import socket
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from time import perf_counter
@@ -130,13 +130,15 @@ class Sender:
             window_seconds=settings.retry_window_seconds,
         )
         self._prepared: dict[uuid.UUID, _Prepared] = {}
+        # Ids of rows a batch of this sender is working on, from lease to record.
+        self._held: set[uuid.UUID] = set()
 
     # -- one batch --------------------------------------------------------------------
 
     async def lease(self) -> Lease:
         async with transaction(self.sessionmaker) as session:
             return await DeliveryRepository(session).lease(
-                self.owner, self.settings.batch_size, self.settings.lease_seconds
+                self.owner, self.settings.batch_size, self.settings.lease_seconds, self._held
             )
 
     async def run_batch(self) -> BatchReport:
@@ -158,19 +160,59 @@ class Sender:
         for key in lease.skipped:
             changes[key][DeliveryStatus.skipped] += 1
         if lease.rows:
-            prepared, unsendable = await self._prepare(lease.rows)
-            if unsendable:
-                report.failed_campaigns = await self._fail_campaigns(lease.rows, unsendable)
-            sendable = [r for r in lease.rows if r.delivery.campaign_id in prepared]
-            results = await self._send(sendable, prepared)
-            async with transaction(self.sessionmaker) as session:
-                recorded = await DeliveryRepository(session).record(self.owner, results)
+            held = {r.delivery.id for r in lease.rows if r.delivery.id is not None}
+            self._held |= held
+            try:
+                async with self._holding(lease.rows):
+                    prepared, unsendable = await self._prepare(lease.rows)
+                    sendable = [r for r in lease.rows if r.delivery.campaign_id in prepared]
+                    results = await self._send(sendable, prepared)
+                if unsendable:
+                    report.failed_campaigns = await self._fail_campaigns(lease.rows, unsendable)
+                async with transaction(self.sessionmaker) as session:
+                    recorded = await DeliveryRepository(session).record(self.owner, results)
+            finally:
+                # Rows of a batch that failed here stay leased; once expired, any
+                # sender (this one too) takes them back.
+                self._held -= held
             for row in recorded:
                 changes[(row.workspace_id, row.campaign_id)][row.status] += 1
                 report.outcomes[row.status] += 1
         for (workspace_id, campaign_id), counts in changes.items():
             await self.publisher.changed(workspace_id, campaign_id, counts)
         return report
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, rows: Sequence[LeasedRow]) -> AsyncIterator[None]:
+        """Keep the lease of `rows` alive from leasing until they are sent: renewed
+        every third of `lease_seconds`, so only a sender that stopped running loses
+        them. Renewal ends before rows are released or recorded, so those updates
+        never meet a renewal of the same rows (they would deadlock)."""
+        keys = [(r.delivery.workspace_id, r.delivery.id) for r in rows if r.delivery.id is not None]
+        done = asyncio.Event()
+        renewing = asyncio.create_task(self._renew(keys, done)) if keys else None
+        try:
+            yield
+        finally:
+            done.set()
+            if renewing is not None:
+                await renewing
+
+    async def _renew(self, keys: list[tuple[uuid.UUID, uuid.UUID]], done: asyncio.Event) -> None:
+        interval = self.settings.lease_seconds / 3
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout=interval)
+            if done.is_set():
+                return
+            try:
+                async with transaction(self.sessionmaker) as session:
+                    await DeliveryRepository(session).extend(
+                        self.owner, keys, self.settings.lease_seconds
+                    )
+            except Exception:
+                # The next round tries again; only a lease left to expire costs a resend.
+                _log.exception("could not renew a lease", rows=len(keys))
 
     async def _prepare(
         self, rows: Sequence[LeasedRow]
