@@ -376,8 +376,10 @@ class DeliveryRepository:
         rows.sort(key=lambda row: (row.delivery.campaign_id, row.delivery.id or uuid.UUID(int=0)))
         return Lease(rows, skipped)
 
-    async def release(self, owner: str, keys: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> int:
-        """Give leased rows back untouched (their attempt does not count)."""
+    async def _update_held(
+        self, owner: str, keys: Sequence[tuple[uuid.UUID, uuid.UUID]], **values: Any
+    ) -> int:
+        """Change the rows of `keys` that `owner` still holds on lease; how many."""
         if not keys:
             return 0
         statement = (
@@ -387,35 +389,31 @@ class DeliveryRepository:
                 Delivery.status == DeliveryStatus.leased,
                 Delivery.lease_owner == owner,
             )
-            .values(
-                status=DeliveryStatus.queued,
-                lease_owner=None,
-                lease_expires_at=None,
-                attempts=Delivery.attempts - 1,
-                updated_at=func.now(),
-            )
+            .values(**values)
         )
         result = await self.session.execute(statement)
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def release(self, owner: str, keys: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> int:
+        """Give leased rows back untouched (their attempt does not count)."""
+        return await self._update_held(
+            owner,
+            keys,
+            status=DeliveryStatus.queued,
+            lease_owner=None,
+            lease_expires_at=None,
+            attempts=Delivery.attempts - 1,
+            updated_at=func.now(),
+        )
 
     async def extend(
         self, owner: str, keys: Sequence[tuple[uuid.UUID, uuid.UUID]], lease_seconds: float
     ) -> int:
         """Push out the lease of rows `owner` still holds: a batch that is still being
         worked on (a slow relay, a paced transport) is not taken for a dead sender's."""
-        if not keys:
-            return 0
-        statement = (
-            update(Delivery)
-            .where(
-                tuple_(Delivery.workspace_id, Delivery.id).in_(list(keys)),
-                Delivery.status == DeliveryStatus.leased,
-                Delivery.lease_owner == owner,
-            )
-            .values(lease_expires_at=func.now() + timedelta(seconds=lease_seconds))
+        return await self._update_held(
+            owner, keys, lease_expires_at=func.now() + timedelta(seconds=lease_seconds)
         )
-        result = await self.session.execute(statement)
-        return int(result.rowcount)  # type: ignore[attr-defined]
 
     # -- recording --------------------------------------------------------------------
 
