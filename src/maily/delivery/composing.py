@@ -51,6 +51,15 @@ __all__ = ["CampaignComposer", "PreparedMessages"]
 _CHECK_UNSUBSCRIBE = "https://unsubscribe.check.invalid/u/token"
 
 
+class _TemplateUnusable(CampaignUnsendable):
+    """The campaign's template cannot be used; `missing` says so in the content
+    check's words ("template", "template does not compile: …")."""
+
+    def __init__(self, message: str, missing: str) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
 @dataclass(frozen=True, slots=True)
 class PreparedMessages:
     """One campaign, ready to compose: compiled templates by variant (None is the
@@ -116,13 +125,13 @@ class CampaignComposer:
         self, session: AsyncSession, campaign: CampaignContent
     ) -> dict[str | None, CompiledTemplate]:
         """Each variant's template compiled with that variant's subject; raises
-        CampaignUnsendable naming what is wrong."""
+        _TemplateUnusable naming what is wrong."""
         names: list[str | None] = [None, *(v.name for v in campaign.variants)]
         compiled: dict[str | None, CompiledTemplate] = {}
         for name in names:
             template_id = campaign.template_for(name)
             if template_id is None:
-                raise CampaignUnsendable("the campaign has no template")
+                raise _TemplateUnusable("the campaign has no template", "template")
             try:
                 loaded = await load_compiled_template(
                     session,
@@ -133,9 +142,11 @@ class CampaignComposer:
                     preheader=campaign.preheader,
                 )
             except TemplateProblem as exc:
-                raise CampaignUnsendable(f"its template does not compile: {exc}") from exc
+                problem = f"template does not compile: {exc}"
+                raise _TemplateUnusable(f"its {problem}", problem) from exc
             except MailyError as exc:  # NotFound: the template was deleted
-                raise CampaignUnsendable(f"its template cannot be used: {exc.message}") from exc
+                problem = f"template cannot be used: {exc.message}"
+                raise _TemplateUnusable(f"its {problem}", problem) from exc
             compiled[name] = loaded.compiled
         return compiled
 
@@ -145,8 +156,8 @@ class CampaignComposer:
         async with self.sessionmaker() as session:
             try:
                 templates = await self._templates(session, campaign)
-            except CampaignUnsendable as exc:
-                return [str(exc).removeprefix("the campaign has no ").removeprefix("its ")]
+            except _TemplateUnusable as exc:
+                return [exc.missing]
             workspace = await session.get(Workspace, campaign.workspace_id)
         name = workspace.name if workspace else ""
         missing: set[str] = set()
