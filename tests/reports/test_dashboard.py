@@ -150,6 +150,8 @@ async def test_another_workspace_never_sees_these_numbers(
         ),
         ({"from": "2020-01-01", "to": "2026-11-02"}, 400, "at most 731"),
         ({"bucket": "month"}, 422, "'day' or 'week'"),
+        ({"from": "0001-01-01", "to": "0001-01-05"}, 400, "from must be between 1970-01-01"),
+        ({"to": "9999-12-31"}, 400, "to must be between 1970-01-01 and 2999-12-31"),
     ],
 )
 async def test_bad_periods_are_refused_with_a_message(

@@ -28,6 +28,8 @@ HOURLY_SPAN = timedelta(hours=72)
 MAX_TIMELINE_POINTS = 2_000
 MAX_DASHBOARD_DAYS = 731
 DEFAULT_DASHBOARD_DAYS = 30
+# Far enough for any real period, near enough that a previous period is a real date.
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 RATE_DIGITS = 6
 
 
@@ -292,6 +294,9 @@ class ReportService:
         today: date | None = None,
     ) -> schemas.DashboardReport:
         today = today or datetime.now(UTC).date()
+        for name, given in (("from", from_), ("to", to)):
+            if given is not None and not EARLIEST_DAY <= given <= LATEST_DAY:
+                raise BadRequest(f"{name} must be between {EARLIEST_DAY} and {LATEST_DAY}")
         to = to or today
         from_ = from_ or to - timedelta(days=DEFAULT_DASHBOARD_DAYS - 1)
         if from_ > to:
