@@ -9,7 +9,17 @@ import pytest
 
 from maily.kit.db import AsyncSession
 from tests.conftest import Account
-from tests.reports.support import T0, base, domain, link, new_campaign, set_winner, stats
+from tests.reports.support import (
+    T0,
+    base,
+    domain,
+    event,
+    link,
+    new_campaign,
+    new_contact,
+    set_winner,
+    stats,
+)
 
 
 def report_url(account: Account, campaign_id: object, suffix: str = "") -> str:
@@ -261,3 +271,40 @@ async def test_an_unknown_campaign_is_not_found(
         )
         assert response.status_code == 404, suffix
         assert response.json()["error"]["message"] == "campaign not found"
+
+
+async def test_hourly_timeline_of_a_long_campaign_is_refused_with_a_message(
+    client: httpx.AsyncClient, account: Account, session: AsyncSession
+) -> None:
+    campaign_id = await new_campaign(client, account)
+    await stats(session, account, campaign_id, T0, sent=1)
+    await stats(session, account, campaign_id, T0 + timedelta(days=100), unique_opens=1)
+
+    response = await client.get(
+        report_url(account, campaign_id, "/timeline"),
+        headers=account.headers,
+        params={"bucket": "hour"},
+    )
+    daily = await client.get(report_url(account, campaign_id, "/timeline"), headers=account.headers)
+
+    assert response.status_code == 400
+    assert "ask for bucket=day" in response.json()["error"]["message"]
+    assert daily.status_code == 200
+    assert len(daily.json()["points"]) == 101
+
+
+async def test_figures_come_from_the_rollups_not_from_raw_events(
+    client: httpx.AsyncClient, account: Account, session: AsyncSession
+) -> None:
+    campaign_id = await new_campaign(client, account)
+    contact = await new_contact(client, account)
+    # Events the analytics service has not rolled up yet are not counted.
+    await event(session, account, contact, "sent", T0, campaign_id)
+    await event(session, account, contact, "open", T0, campaign_id)
+    await stats(session, account, campaign_id, T0, sent=5, unique_opens=2)
+
+    counts = (await client.get(report_url(account, campaign_id), headers=account.headers)).json()[
+        "figures"
+    ]["counts"]
+
+    assert (counts["sent"], counts["unique_opens"]) == (5, 2)
