@@ -166,17 +166,24 @@ class ReportService:
             raise NotFound("campaign not found")
         return header
 
+    async def _counters(
+        self, ctx: WorkspaceContext, campaign_id: uuid.UUID
+    ) -> tuple[dict[str, CounterRow], CounterRow, bool]:
+        """The campaign's counters per variant, in total, and whether it has provider
+        delivery notices (which decides how delivered is obtained)."""
+        by_variant = await self.reports.variant_counters(ctx.workspace_id, campaign_id)
+        total = zero()
+        for row in by_variant.values():
+            add(total, row)
+        return by_variant, total, has_provider_deliveries(by_variant.values())
+
     # -- one campaign ------------------------------------------------------------------
 
     async def campaign(
         self, ctx: WorkspaceContext, campaign_id: uuid.UUID
     ) -> schemas.CampaignReport:
         header = await self._campaign(ctx, campaign_id)
-        by_variant = await self.reports.variant_counters(ctx.workspace_id, campaign_id)
-        provider = has_provider_deliveries(by_variant.values())
-        total = zero()
-        for row in by_variant.values():
-            add(total, row)
+        by_variant, total, provider = await self._counters(ctx, campaign_id)
         configured = {v.get("name", ""): v for v in ((header.ab_test or {}).get("variants") or [])}
         names = sorted((set(by_variant) | set(configured)) - {""})
         variants = [
@@ -194,11 +201,7 @@ class ReportService:
 
     async def links(self, ctx: WorkspaceContext, campaign_id: uuid.UUID) -> schemas.LinkReport:
         header = await self._campaign(ctx, campaign_id)
-        by_variant = await self.reports.variant_counters(ctx.workspace_id, campaign_id)
-        provider = has_provider_deliveries(by_variant.values())
-        total = zero()
-        for row in by_variant.values():
-            add(total, row)
+        by_variant, total, provider = await self._counters(ctx, campaign_id)
         rows = await self.reports.links(ctx.workspace_id, campaign_id)
         # A link of a variant's content is measured against that variant's audience.
         clicks_of_scope: dict[str, int] = defaultdict(int)
@@ -226,8 +229,7 @@ class ReportService:
         self, ctx: WorkspaceContext, campaign_id: uuid.UUID, limit: int
     ) -> schemas.DomainReport:
         header = await self._campaign(ctx, campaign_id)
-        by_variant = await self.reports.variant_counters(ctx.workspace_id, campaign_id)
-        provider = has_provider_deliveries(by_variant.values())
+        _, _, provider = await self._counters(ctx, campaign_id)
         rows, total = await self.reports.domains(ctx.workspace_id, campaign_id, limit)
         domains = []
         for row in rows:
@@ -265,8 +267,7 @@ class ReportService:
                 f"the campaign's figures span more than {MAX_TIMELINE_POINTS} {unit}s; "
                 "ask for bucket=day"
             )
-        by_variant = await self.reports.variant_counters(ctx.workspace_id, campaign_id)
-        provider = has_provider_deliveries(by_variant.values())
+        _, _, provider = await self._counters(ctx, campaign_id)
         rows = await self.reports.campaign_buckets(ctx.workspace_id, campaign_id, unit)
         found = {row.start: row.counters for row in rows}
         points = []
