@@ -70,6 +70,13 @@ class CampaignHeader:
 
 
 @dataclass(frozen=True)
+class VariantCounters:
+    by_variant: dict[str, CounterRow]
+    first_hour: datetime | None
+    last_hour: datetime | None
+
+
+@dataclass(frozen=True)
 class BucketRow:
     start: datetime
     counters: CounterRow
@@ -147,10 +154,16 @@ class ReportRepository:
 
     async def variant_counters(
         self, workspace_id: uuid.UUID, campaign_id: uuid.UUID
-    ) -> dict[str, CounterRow]:
-        """The campaign's counters per variant ('' for none), summed over its hours."""
+    ) -> VariantCounters:
+        """The campaign's counters per variant ('' for none), summed over its hours,
+        and its first and last hour with figures."""
         query = (
-            select(CampaignStats.variant, *_sums(CampaignStats, COUNTERS))
+            select(
+                CampaignStats.variant,
+                func.min(CampaignStats.hour).label("first"),
+                func.max(CampaignStats.hour).label("last"),
+                *_sums(CampaignStats, COUNTERS),
+            )
             .where(
                 CampaignStats.workspace_id == workspace_id,
                 CampaignStats.campaign_id == campaign_id,
@@ -158,8 +171,12 @@ class ReportRepository:
             .group_by(CampaignStats.variant)
             .order_by(CampaignStats.variant)
         )
-        rows = await self.session.execute(query)
-        return {row.variant: _counters(row, COUNTERS) for row in rows}
+        rows = list(await self.session.execute(query))
+        return VariantCounters(
+            {row.variant: _counters(row, COUNTERS) for row in rows},
+            min((row.first for row in rows), default=None),
+            max((row.last for row in rows), default=None),
+        )
 
     async def campaign_buckets(
         self, workspace_id: uuid.UUID, campaign_id: uuid.UUID, unit: str
@@ -177,16 +194,6 @@ class ReportRepository:
         )
         rows = await self.session.execute(query)
         return [BucketRow(row.start, _counters(row, COUNTERS)) for row in rows]
-
-    async def campaign_span(
-        self, workspace_id: uuid.UUID, campaign_id: uuid.UUID
-    ) -> tuple[datetime | None, datetime | None]:
-        query = select(func.min(CampaignStats.hour), func.max(CampaignStats.hour)).where(
-            CampaignStats.workspace_id == workspace_id,
-            CampaignStats.campaign_id == campaign_id,
-        )
-        first, last = (await self.session.execute(query)).one()
-        return first, last
 
     async def links(self, workspace_id: uuid.UUID, campaign_id: uuid.UUID) -> list[LinkRow]:
         table = CampaignLinkStats

@@ -49,6 +49,13 @@ def zero() -> CounterRow:
     return dict.fromkeys(COUNTERS, 0)
 
 
+def total_of(rows: Iterable[Mapping[str, int]]) -> CounterRow:
+    total = zero()
+    for row in rows:
+        add(total, row)
+    return total
+
+
 def counts_of(row: Mapping[str, int], provider_delivered: bool) -> schemas.Counts:
     """Counters as a report shows them. Without provider delivery notices, delivered is
     taken as sent minus bounces (never below zero)."""
@@ -171,11 +178,12 @@ class ReportService:
     ) -> tuple[dict[str, CounterRow], CounterRow, bool]:
         """The campaign's counters per variant, in total, and whether it has provider
         delivery notices (which decides how delivered is obtained)."""
-        by_variant = await self.reports.variant_counters(ctx.workspace_id, campaign_id)
-        total = zero()
-        for row in by_variant.values():
-            add(total, row)
-        return by_variant, total, has_provider_deliveries(by_variant.values())
+        by_variant = (await self.reports.variant_counters(ctx.workspace_id, campaign_id)).by_variant
+        return (
+            by_variant,
+            total_of(by_variant.values()),
+            has_provider_deliveries(by_variant.values()),
+        )
 
     # -- one campaign ------------------------------------------------------------------
 
@@ -259,7 +267,9 @@ class ReportService:
         self, ctx: WorkspaceContext, campaign_id: uuid.UUID, bucket: schemas.TimelineBucket
     ) -> schemas.TimelineReport:
         header = await self._campaign(ctx, campaign_id)
-        first, last = await self.reports.campaign_span(ctx.workspace_id, campaign_id)
+        counters = await self.reports.variant_counters(ctx.workspace_id, campaign_id)
+        first, last = counters.first_hour, counters.last_hour
+        provider = has_provider_deliveries(counters.by_variant.values())
         unit = timeline_unit(bucket, first, last)
         step = timedelta(hours=1) if unit == "hour" else timedelta(days=1)
         if first is not None and last is not None and (last - first) / step >= MAX_TIMELINE_POINTS:
@@ -267,7 +277,6 @@ class ReportService:
                 f"the campaign's figures span more than {MAX_TIMELINE_POINTS} {unit}s; "
                 "ask for bucket=day"
             )
-        _, _, provider = await self._counters(ctx, campaign_id)
         rows = await self.reports.campaign_buckets(ctx.workspace_id, campaign_id, unit)
         found = {row.start: row.counters for row in rows}
         points = []
