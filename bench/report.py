@@ -252,6 +252,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def api_server(dsn: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
     """`maily api` on its own port, rate limits off (the bench is one client asking often)."""
+    data_dir = tempfile.TemporaryDirectory(prefix="maily-bench-report-")
     env = dict(os.environ)
     env.update(
         MAILY_DATABASE_URL=dsn,
@@ -259,7 +260,7 @@ def api_server(dsn: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
         MAILY_API__HOST="127.0.0.1",
         MAILY_API__PORT=str(port),
         MAILY_RATE_LIMIT__ENABLED="false",
-        MAILY_DATA_DIR=tempfile.mkdtemp(prefix="maily-bench-report-"),
+        MAILY_DATA_DIR=data_dir.name,
         MAILY_OBSERVABILITY__LOG_LEVEL="WARNING",
     )
     process = subprocess.Popen(
@@ -284,6 +285,7 @@ def api_server(dsn: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+        data_dir.cleanup()
 
 
 OWNER = {"email": "bench-owner@example.com", "password": "bench report password"}
