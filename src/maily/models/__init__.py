@@ -3,6 +3,7 @@
 from maily.kit.db.base import Base
 from maily.models.api_key import APIKey
 from maily.models.audit import AuditEntry
+from maily.models.bounce import BounceRecord
 from maily.models.campaign import Campaign
 from maily.models.contact import Contact, CustomField
 from maily.models.delivery import Delivery
@@ -26,6 +27,7 @@ __all__ = [
     "APIKey",
     "AuditEntry",
     "Base",
+    "BounceRecord",
     "Campaign",
     "ConsentRecord",
     "Contact",
