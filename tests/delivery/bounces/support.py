@@ -56,7 +56,11 @@ async def one(world: World, sql: str, **params: Any) -> Any:
 
 async def contact_status(world: World, name: str) -> str:
     return str(
-        await one(world, "SELECT status FROM contacts WHERE workspace_id = :w AND id = :c", c=world.contacts[name])
+        await one(
+            world,
+            "SELECT status FROM contacts WHERE workspace_id = :w AND id = :c",
+            c=world.contacts[name],
+        )
     )
 
 
@@ -71,5 +75,9 @@ async def suppression_reason(world: World, email: str) -> str | None:
 
 async def delivery_status(world: World, delivery_id: uuid.UUID) -> str:
     return str(
-        await one(world, "SELECT status FROM deliveries WHERE workspace_id = :w AND id = :d", d=delivery_id)
+        await one(
+            world,
+            "SELECT status FROM deliveries WHERE workspace_id = :w AND id = :d",
+            d=delivery_id,
+        )
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from maily.analytics.stream import encode_event
 from maily.config import BounceSettings
 from maily.delivery.bounces.feedback import Feedback, FeedbackKind, Source
 from maily.delivery.bounces.service import BounceService, IngestResult
@@ -48,22 +49,32 @@ async def test_hard_bounce_suppresses_and_marks_bounced(world: World) -> None:
     assert await suppression_reason(world, "ann@example.com") == "hard_bounce"
     assert await contact_status(world, "ann") == "bounced"
     assert await delivery_status(world, sent["ann"].id) == "bounced"
-    assert await one(world, "SELECT last_code FROM deliveries WHERE workspace_id = :w AND id = :d", d=sent["ann"].id) == 550
+    assert (
+        await one(
+            world,
+            "SELECT last_code FROM deliveries WHERE workspace_id = :w AND id = :d",
+            d=sent["ann"].id,
+        )
+        == 550
+    )
     # Bob is untouched.
     assert await contact_status(world, "bob") == "subscribed"
     assert await delivery_status(world, sent["bob"].id) == "sent"
     # One stream event, in the contract's shape.
     [event] = result.events
-    assert event == {
+    assert encode_event(event) == {
         "k": "bounce",
         "d": sent["ann"].id.hex,
-        "t": event["t"],
+        "t": str(event.at_ms),
         "src": "inbound",
         "bt": "hard",
         "code": "5.1.1",
         "diag": "550 5.1.1 user unknown",
     }
-    assert await one(world, "SELECT action FROM audit_log WHERE workspace_id = :w") == "contact.suppressed"
+    assert (
+        await one(world, "SELECT action FROM audit_log WHERE workspace_id = :w")
+        == "contact.suppressed"
+    )
 
 
 async def test_soft_bounces_clean_at_the_limit_within_the_window(world: World) -> None:
@@ -95,16 +106,21 @@ async def test_soft_bounces_clean_at_the_limit_within_the_window(world: World) -
 async def test_complaint_suppresses_unsubscribes_and_marks_complained(world: World) -> None:
     sent = await sent_campaign(world, ["ann"])
     result = await ingest(world, feedback(FeedbackKind.complaint, sent["ann"].id, code="abuse"))
-    assert result.events[0]["k"] == "complaint"
-    assert result.events[0]["bt"] == "complaint"
+    assert encode_event(result.events[0])["k"] == "complaint"
+    assert encode_event(result.events[0])["bt"] == "complaint"
     assert await suppression_reason(world, "ann@example.com") == "complaint"
     assert await contact_status(world, "ann") == "complained"
-    assert await one(
-        world, "SELECT status FROM list_memberships WHERE workspace_id = :w"
-    ) == "unsubscribed"
-    assert await one(
-        world, "SELECT channel FROM consent_records WHERE workspace_id = :w AND action = 'unsubscribe'"
-    ) == "complaint"
+    assert (
+        await one(world, "SELECT status FROM list_memberships WHERE workspace_id = :w")
+        == "unsubscribed"
+    )
+    assert (
+        await one(
+            world,
+            "SELECT channel FROM consent_records WHERE workspace_id = :w AND action = 'unsubscribe'",
+        )
+        == "complaint"
+    )
     # The message itself was delivered: a complaint does not make it a bounce.
     assert await delivery_status(world, sent["ann"].id) == "sent"
     # A later hard bounce does not hide the complaint.
@@ -126,8 +142,13 @@ async def test_delivered_reports_only_make_an_event(world: World) -> None:
     sent = await sent_campaign(world, ["ann"])
     before = await snapshot(world)
     result = await ingest(world, feedback(FeedbackKind.delivered, sent["ann"].id, code=""))
-    assert result.events == [
-        {"k": "delivered", "d": sent["ann"].id.hex, "t": result.events[0]["t"], "src": "inbound"}
+    assert [encode_event(e) for e in result.events] == [
+        {
+            "k": "delivered",
+            "d": sent["ann"].id.hex,
+            "t": str(result.events[0].at_ms),
+            "src": "inbound",
+        }
     ]
     assert await snapshot(world) == before
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from maily.analytics.stream import TrackingEvent
 from maily.audit.service import SYSTEM_ACTOR, record_audit
 from maily.config import BounceSettings
 from maily.contacts import subscriptions
@@ -32,7 +33,7 @@ class IngestResult:
     delivered: int = 0
     suppressed: int = 0
     # Stream entries to append after commit.
-    events: list[dict[str, str]] = field(default_factory=list)
+    events: list[TrackingEvent] = field(default_factory=list)
 
 
 def _same_address(delivery: DeliveryRef, recipient: str | None) -> bool:

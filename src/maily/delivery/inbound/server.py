@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from maily.analytics.stream import append_events
 from maily.config import BounceSettings, InboundSettings, Settings
-from maily.delivery.bounces.events import append_events
 from maily.delivery.bounces.service import BounceService
 from maily.delivery.inbound.reading import feedback_from_message
 from maily.delivery.verp import VERP_LOCAL_PART, Verp
@@ -36,7 +36,9 @@ class BounceHandler:
         verp: Verp,
         bounces: BounceSettings,
         inbound: InboundSettings,
+        stream_key: str,
     ) -> None:
+        self.stream_key = stream_key
         self.sessionmaker = sessionmaker
         self.redis = redis
         self.verp = verp
@@ -83,7 +85,7 @@ class BounceHandler:
                 self.idle.set()
         if self.redis is not None:
             try:
-                await append_events(self.redis, result.events)
+                await append_events(self.redis, self.stream_key, result.events)
             except RedisError:
                 _log.exception("could not append bounce events to the stream")
         self.processed += 1
@@ -174,6 +176,7 @@ async def run_inbound(
             Verp.from_settings(settings),
             settings.bounces,
             settings.inbound,
+            settings.analytics.stream_key,
         )
         server = InboundServer(handler, settings.inbound)
         port = await server.start()

@@ -16,8 +16,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from maily.analytics.stream import append_events
 from maily.config import Settings
-from maily.delivery.bounces.events import append_events
 from maily.delivery.bounces.feedback import Feedback
 from maily.delivery.bounces.service import BounceService
 from maily.delivery.webhooks import mailgun, postmark, sendgrid, ses
@@ -84,7 +84,7 @@ class WebhookReceiver:
             await self.guard.release(provider, nonce)
             raise
         try:
-            await append_events(self.redis, result.events)
+            await append_events(self.redis, self.settings.analytics.stream_key, result.events)
         except RedisError:
             # The database holds the truth; only the analytics counters miss these.
             _log.exception("could not append bounce events to the stream", provider=provider)
