@@ -49,6 +49,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def parse_time(value: object) -> datetime | None:
+    """An ISO 8601 time as providers write it ('...Z', 7 fraction digits); a time
+    without a zone is taken as UTC. None when it is not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 class ReplayGuard:
     """Remembers the ids of accepted notifications in Redis (SET NX with a TTL)."""
 

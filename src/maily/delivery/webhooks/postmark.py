@@ -17,7 +17,7 @@ from typing import Any
 from maily.config import PostmarkSettings
 from maily.delivery.bounces.classification import classify_postmark, status_of
 from maily.delivery.bounces.feedback import Feedback, FeedbackKind, Source
-from maily.delivery.webhooks.guard import MalformedWebhook, WebhookRejected
+from maily.delivery.webhooks.guard import MalformedWebhook, WebhookRejected, parse_time
 
 
 def check_basic_auth(authorization: str | None, settings: PostmarkSettings) -> None:
@@ -50,10 +50,10 @@ def parse_record(body: bytes) -> dict[str, Any]:
 
 def record_time(record: dict[str, Any]) -> datetime:
     raw = record.get("BouncedAt") or record.get("DeliveredAt") or record.get("ReceivedAt")
-    try:
-        return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise MalformedWebhook("the Postmark record has no valid time") from exc
+    stamped = parse_time(raw)
+    if stamped is None:
+        raise MalformedWebhook("the Postmark record has no valid time")
+    return stamped
 
 
 def record_nonce(record: dict[str, Any]) -> str:

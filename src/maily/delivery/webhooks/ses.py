@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from maily.config import SESSettings
 from maily.delivery.bounces.classification import classify_ses, status_of
 from maily.delivery.bounces.feedback import Feedback, FeedbackKind, Source
-from maily.delivery.webhooks.guard import MalformedWebhook, WebhookRejected
+from maily.delivery.webhooks.guard import MalformedWebhook, WebhookRejected, parse_time
 
 _SIGNED_FIELDS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
@@ -152,17 +152,14 @@ async def verify_sns(message: dict[str, Any], store: CertificateStore) -> None:
 
 
 def sns_timestamp(message: dict[str, Any]) -> datetime:
-    try:
-        return datetime.fromisoformat(str(message["Timestamp"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError) as exc:
-        raise MalformedWebhook("the SNS message has no valid Timestamp") from exc
+    stamped = parse_time(message.get("Timestamp"))
+    if stamped is None:
+        raise MalformedWebhook("the SNS message has no valid Timestamp")
+    return stamped
 
 
 def _when(value: Any, default: datetime) -> datetime:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return default
+    return parse_time(value) or default
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -174,18 +171,23 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def ses_feedback(notification: dict[str, Any], published: datetime) -> list[Feedback]:
     """SES's notification (the SNS Message) as feedback, one per recipient."""
     kind = notification.get("notificationType") or notification.get("eventType")
-    mail = notification.get("mail") if isinstance(notification.get("mail"), dict) else {}
-    assert isinstance(mail, dict)
-    tags = mail.get("tags") if isinstance(mail.get("tags"), dict) else {}
-    assert isinstance(tags, dict)
-    common = mail.get("commonHeaders") if isinstance(mail.get("commonHeaders"), dict) else {}
-    assert isinstance(common, dict)
+    mail = _dict(notification.get("mail"))
+    tags = _dict(mail.get("tags"))
+    common = _dict(mail.get("commonHeaders"))
     message_id = common.get("messageId")
     if not message_id:
-        for header in mail.get("headers") or []:
+        for header in _list(mail.get("headers")):
             if isinstance(header, dict) and str(header.get("name", "")).lower() == "message-id":
                 message_id = header.get("value")
     provider_id = str(mail.get("messageId") or "")
@@ -198,9 +200,9 @@ def ses_feedback(notification: dict[str, Any], published: datetime) -> list[Feed
     }
     out: list[Feedback] = []
     if kind == "Bounce":
-        bounce = notification.get("bounce") or {}
+        bounce = _dict(notification.get("bounce"))
         when = _when(bounce.get("timestamp"), published)
-        for item in bounce.get("bouncedRecipients") or []:
+        for item in _list(bounce.get("bouncedRecipients")):
             if not isinstance(item, dict):
                 continue
             status, diag = str(item.get("status") or ""), str(item.get("diagnosticCode") or "")
@@ -221,11 +223,11 @@ def ses_feedback(notification: dict[str, Any], published: datetime) -> list[Feed
                 )
             )
     elif kind == "Complaint":
-        complaint = notification.get("complaint") or {}
+        complaint = _dict(notification.get("complaint"))
         if complaint.get("complaintFeedbackType") == "not-spam":
             return []
         when = _when(complaint.get("timestamp"), published)
-        for item in complaint.get("complainedRecipients") or []:
+        for item in _list(complaint.get("complainedRecipients")):
             if not isinstance(item, dict):
                 continue
             out.append(
@@ -240,9 +242,9 @@ def ses_feedback(notification: dict[str, Any], published: datetime) -> list[Feed
                 )
             )
     elif kind == "Delivery":
-        delivery = notification.get("delivery") or {}
+        delivery = _dict(notification.get("delivery"))
         when = _when(delivery.get("timestamp"), published)
-        for recipient in delivery.get("recipients") or []:
+        for recipient in _list(delivery.get("recipients")):
             out.append(
                 Feedback(
                     kind=FeedbackKind.delivered,
