@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -209,3 +210,20 @@ async def test_a_report_for_workspace_a_never_touches_workspace_b(
     assert result.unmatched == 1
     assert await snapshot(world) == before_a
     assert await snapshot(other_world) == before_b
+
+
+async def test_concurrent_soft_bounces_meet_the_limit(world: World) -> None:
+    """Three soft bounces applied at once, each in its own transaction: the contact's
+    row lock makes each see the others, so the third cleans the address."""
+    sent = await sent_campaign(world, ["ann"])
+    await asyncio.gather(
+        *(ingest(world, feedback(FeedbackKind.soft, sent["ann"].id)) for _ in range(3))
+    )
+    assert await contact_status(world, "ann") == "cleaned"
+    assert await suppression_reason(world, "ann@example.com") == "soft_bounce"
+    assert (
+        await one(
+            world, "SELECT count(*) FROM bounces WHERE workspace_id = :w AND effect = 'cleaned'"
+        )
+        == 1
+    )

@@ -108,6 +108,11 @@ class BounceService:
             result.delivered += 1
             result.events.append(event)
             return
+        # The contact's row lock serialises reports about one person, so concurrent soft
+        # bounces count each other and the limit is met exactly once.
+        contact = await self.repository.contact_for_update(
+            delivery.workspace_id, delivery.contact_id
+        )
         soft = 0
         if feedback.kind is FeedbackKind.soft:
             since = feedback.occurred_at - timedelta(days=self.settings.soft_bounce_window_days)
@@ -142,9 +147,6 @@ class BounceService:
             delivery.workspace_id, delivery.email, decision.suppression_reason, note
         ):
             result.suppressed += 1
-        contact = await self.repository.contact_for_update(
-            delivery.workspace_id, delivery.contact_id
-        )
         if contact is None:
             return
         if decision.unsubscribe:
