@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -114,6 +115,9 @@ class WebhookReceiver:
             await self.guard.claim("ses", nonce, self._replay_ttl)
             try:
                 answer = await self.certificates.get(str(message.get("SubscribeURL") or ""))
+            except httpx.HTTPError as exc:
+                await self.guard.release("ses", nonce)
+                raise UpstreamFailed(f"the SNS subscription could not be confirmed: {exc}") from exc
             except Exception:
                 await self.guard.release("ses", nonce)
                 raise
