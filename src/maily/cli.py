@@ -179,10 +179,16 @@ def ai() -> None:
     _role("ai", _idle("ai"))
 
 
+def _inbound(settings: Settings) -> RoleMain:
+    from maily.delivery.inbound.server import run_inbound
+
+    return lambda stop: run_inbound(settings, stop)
+
+
 @app.command()
 def inbound() -> None:
     """Receive bounces and complaints at the VERP return path over SMTP."""
-    _role("inbound", _idle("inbound"))
+    _role("inbound", _inbound)
 
 
 # -- database -------------------------------------------------------------------

@@ -306,16 +306,31 @@ class SESSettings(ProviderAPISettings):
     # Ask SES to forward bounce and complaint mail to the message's VERP return
     # path, for `maily inbound` to read (the domain must be verified in SES).
     forward_feedback_to_return_path: bool = False
+    # SNS topics whose notifications (and subscription confirmations) the webhook
+    # accepts; empty turns the SES webhook off. See docs/bounces.md.
+    sns_topic_arns: list[str] = Field(default_factory=list)
+    # Hosts a SigningCertURL may name (a full match); SNS's own by default.
+    sns_certificate_host_pattern: str = r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"
+    # Certificates are fetched over HTTPS only; a private CA (a test's local
+    # server) may be given as a PEM file.
+    sns_certificate_ca_file: Path | None = None
 
 
 class PostmarkSettings(ProviderAPISettings):
     server_token: SecretStr | None = None
     # Postmark keeps bulk mail on broadcast streams, apart from transactional mail.
     message_stream: str = "broadcast"
+    # Postmark signs nothing: its webhook URL carries HTTP basic auth credentials
+    # (https://user:password@host/...). Unset turns the Postmark webhook off.
+    webhook_username: str | None = None
+    webhook_password: SecretStr | None = None
 
 
 class SendGridSettings(ProviderAPISettings):
     api_key: SecretStr | None = None
+    # The Event Webhook's verification key (base64 DER or PEM of an ECDSA P-256
+    # public key, from Mail Settings). Unset turns the SendGrid webhook off.
+    webhook_public_key: str | None = None
 
 
 class MailgunSettings(ProviderAPISettings):
@@ -324,6 +339,39 @@ class MailgunSettings(ProviderAPISettings):
     domain: str | None = None
     # Which Mailgun region the domain lives in; picks the default base URL.
     region: Literal["us", "eu"] = "us"
+    # The HTTP webhook signing key (Sending > Webhooks). Unset turns the Mailgun
+    # webhook off.
+    webhook_signing_key: SecretStr | None = None
+
+
+class BounceSettings(BaseModel):
+    """What bounces and complaints do to an address (see docs/bounces.md)."""
+
+    # This many soft bounces of one address within the window suppress it ('cleaned').
+    soft_bounce_limit: int = Field(default=3, ge=1)
+    soft_bounce_window_days: float = Field(default=30.0, gt=0)
+    # A provider webhook older than this (by its signed timestamp) is refused; the
+    # ids of accepted ones are remembered for twice as long, so a replay is refused too.
+    webhook_max_age_seconds: int = Field(default=900, ge=1)
+    # SNS and Postmark stamp the event itself, not each (re)delivery of it, and retry
+    # for hours: their notifications may be this old.
+    event_max_age_seconds: int = Field(default=6 * 3600, ge=1)
+    # SNS signing certificates kept in memory, and for how long.
+    certificate_cache_seconds: int = Field(default=86400, ge=0)
+
+
+class InboundSettings(BaseModel):
+    """`maily inbound`: the SMTP server bounce and complaint mail comes back to."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=2525, ge=0, le=65535)
+    # The name announced in the greeting; unset means this host's name.
+    hostname: str | None = None
+    # Larger mail is refused at DATA (a DSN with the whole original can be big).
+    max_message_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Extra local parts accepted besides the VERP return path, e.g. ["fbl", "abuse"]
+    # for feedback-loop reports sent to fbl@<return-path domain>.
+    feedback_local_parts: list[str] = Field(default_factory=lambda: ["fbl", "abuse"])
 
 
 class Settings(BaseSettings):
@@ -359,6 +407,8 @@ class Settings(BaseSettings):
     postmark: PostmarkSettings = Field(default_factory=PostmarkSettings)
     sendgrid: SendGridSettings = Field(default_factory=SendGridSettings)
     mailgun: MailgunSettings = Field(default_factory=MailgunSettings)
+    bounces: BounceSettings = Field(default_factory=BounceSettings)
+    inbound: InboundSettings = Field(default_factory=InboundSettings)
 
     # Shorthands documented in the README: MAILY_DATABASE_URL and MAILY_REDIS_URL.
     database_url: str | None = None

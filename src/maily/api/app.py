@@ -24,6 +24,7 @@ from maily.contacts.imports.endpoints import router as imports_router
 from maily.contacts.privacy.endpoints import router as privacy_router
 from maily.delivery.domains.endpoints import router as sending_domains_router
 from maily.delivery.outbox.endpoints import router as outbox_router
+from maily.delivery.webhooks.endpoints import router as bounce_webhooks_router
 from maily.kit.crypto import SecretBox, configure_secret_box
 from maily.kit.db import create_engine, create_sessionmaker
 from maily.kit.errors import install_error_handlers
@@ -52,6 +53,7 @@ ROUTERS = [
     audit_router,
     outbox_router,
     reports_router,
+    bounce_webhooks_router,
 ]
 
 
@@ -105,6 +107,10 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
             parts = getattr(app.state, "delivery_parts", None)
             if parts is not None:
                 await parts.transport.aclose()
+            # Built on first use by a bounce webhook (maily.delivery.webhooks).
+            receiver = getattr(app.state, "bounce_webhooks", None)
+            if receiver is not None:
+                await receiver.aclose()
             await current.storage.aclose()
             await current.redis.aclose()
             await current.engine.dispose()

@@ -51,6 +51,14 @@ class Delivery(TenantMixin, UUIDMixin, TimestampMixin, Base):
             "campaign_id",
             postgresql_where=text("status IN ('queued', 'leased', 'deferred')"),
         ),
+        # A VERP return path names a delivery by its id alone (no workspace).
+        Index("ix_deliveries_id", "id"),
+        # Provider webhooks name a message by the provider's id.
+        Index(
+            "ix_deliveries_provider_message_id",
+            "provider_message_id",
+            postgresql_where=text("provider_message_id IS NOT NULL"),
+        ),
         # Leases of crashed senders, taken back by the same query.
         Index(
             "ix_deliveries_leased",
