@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from maily.analytics.stream import (
@@ -355,3 +356,32 @@ async def test_events_of_one_workspace_never_touch_another_workspaces_rollups(
         == 0
     )
     assert their_deliveries
+
+
+async def test_an_entry_whose_delivery_is_locked_waits_for_the_next_pass(
+    world: AnalyticsWorld,
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: Redis,
+) -> None:
+    """The consumer never waits on a delivery row another transaction holds (a sender
+    recording its result): that entry stays pending and is taken on the next pass."""
+    campaign_id, (busy, free) = await world.campaign(2)
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    ids = await append(redis, STREAM, [open_event(busy, at), open_event(free, at)])
+    worker = consumer(settings, sessionmaker, redis, block_ms=50)
+    await worker.ensure_group()
+    async with sessionmaker() as holder, holder.begin():
+        await holder.execute(
+            text("SELECT 1 FROM deliveries WHERE workspace_id = :w AND id = :d FOR UPDATE"),
+            {"w": world.workspace_id, "d": busy},
+        )
+        entries = await worker._read(">", block=None)
+        report = await worker.process(entries)
+        assert report.deferred == {ids[0]}
+        assert report.stored == 1
+        pending = await redis.xpending_range(STREAM, "analytics", "-", "+", 10)
+        assert [p["message_id"].decode() for p in pending] == [ids[0]]
+    await drain(worker)
+    totals = await world.totals(campaign_id)
+    assert (totals["opens"], totals["unique_opens"]) == (2, 2)

@@ -93,6 +93,8 @@ class BatchReport:
     duplicates: int = 0
     unknown: int = 0
     undecodable: int = 0
+    # Entries left unacknowledged for the next pass: their delivery row was locked.
+    deferred: set[str] = field(default_factory=set)
     paused: list[Paused] = field(default_factory=list)
 
 
@@ -245,8 +247,12 @@ class AnalyticsConsumer:
                 if result.judged:
                     report.paused = await enforce(session, result.judged, totals, self.guard)
         # Only now, with the batch committed, may the stream forget the entries.
-        if entries:
-            await self.redis.xack(self.stream, ANALYTICS_GROUP, *[e for e, _ in entries])
+        done = [entry_id for entry_id, _ in entries if entry_id not in report.deferred]
+        if done:
+            await self.redis.xack(self.stream, ANALYTICS_GROUP, *done)
+        if report.deferred:
+            self._backlog = True
+            metrics.ENTRIES_DEFERRED.inc(len(report.deferred))
         metrics.ENTRIES_DROPPED.labels(reason="undecodable").inc(report.undecodable)
         metrics.ENTRIES_DROPPED.labels(reason="unknown_delivery").inc(report.unknown)
         metrics.ENTRIES_DROPPED.labels(reason="duplicate").inc(report.duplicates)
@@ -264,9 +270,16 @@ class AnalyticsConsumer:
             return None
         repo = AnalyticsRepository(session)
         contexts = await repo.resolve({event.delivery_id for _, event in decoded})
+        missing = {event.delivery_id for _, event in decoded} - contexts.keys()
+        busy = await repo.existing(missing) if missing else set()
         items: list[Incoming] = []
         for entry_id, event in decoded:
             context = contexts.get(event.delivery_id)
+            if event.delivery_id in busy:
+                # Its row is locked by another transaction: this entry stays pending
+                # and is read again on the next pass.
+                report.deferred.add(entry_id)
+                continue
             if context is None:
                 report.unknown += 1
                 _log.warning(

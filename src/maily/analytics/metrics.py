@@ -17,6 +17,10 @@ ENTRIES_DROPPED: Final = Counter(
     "delivery (unknown_delivery), or stored already (duplicate).",
     ["reason"],
 )
+ENTRIES_DEFERRED: Final = Counter(
+    "maily_analytics_entries_deferred",
+    "Entries left for the next pass because their delivery row was locked elsewhere.",
+)
 ENTRIES_CLAIMED: Final = Counter(
     "maily_analytics_entries_claimed",
     "Entries taken over from a consumer that stopped acknowledging (XAUTOCLAIM).",

@@ -30,9 +30,12 @@ from maily.analytics.tally import (
 from maily.kit.db import AsyncSession
 from maily.kit.db.base import new_uuid
 
-# The deliveries a batch names, row-locked in key order: two consumers handling events
-# of one message take turns, so its first open is counted once. The template is the
-# one the message was composed from (an A/B variant's own, else the campaign's).
+# The deliveries a batch names, row-locked: two consumers handling events of one message
+# take turns, so its first open is counted once. SKIP LOCKED: the consumer never waits
+# for a delivery row (a sender recording its result, another consumer); the entries of
+# a row it could not lock wait for its next pass instead, so it can't deadlock a
+# sender's result write. The template is the one the message was composed from (an A/B
+# variant's own, else the campaign's).
 _RESOLVE = text(
     """
     SELECT d.workspace_id, d.id, d.campaign_id, d.contact_id,
@@ -52,9 +55,11 @@ _RESOLVE = text(
       JOIN campaigns AS c ON c.workspace_id = d.workspace_id AND c.id = d.campaign_id
      WHERE d.id = ANY(CAST(:ids AS uuid[]))
      ORDER BY d.workspace_id, d.id
-       FOR NO KEY UPDATE OF d
+       FOR NO KEY UPDATE OF d SKIP LOCKED
     """
 )
+
+_EXISTING = text("SELECT id FROM deliveries WHERE id = ANY(CAST(:ids AS uuid[]))")
 
 # For the batch's clicks, bounces, complaints and delivery notices: what is stored
 # already about their message (run after _RESOLVE, so it sees every committed event of
@@ -237,7 +242,8 @@ class AnalyticsRepository:
         self, delivery_ids: Collection[uuid.UUID]
     ) -> dict[uuid.UUID, DeliveryContext]:
         """The batch's deliveries by id, row-locked until the batch commits; ids that
-        name no delivery (any more) are missing from the answer."""
+        name no delivery (any more), or one locked by another transaction, are missing
+        from the answer."""
         if not delivery_ids:
             return {}
         rows = await self.session.execute(_RESOLVE, {"ids": list(delivery_ids)})
@@ -258,6 +264,13 @@ class AnalyticsRepository:
             )
             for row in rows
         }
+
+    async def existing(self, delivery_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of `delivery_ids` name a delivery (locked or not)."""
+        if not delivery_ids:
+            return set()
+        found = await self.session.execute(_EXISTING, {"ids": list(delivery_ids)})
+        return set(found.scalars())
 
     async def priors(self, items: Sequence[Incoming], burst: timedelta) -> dict[int, Prior]:
         """What is stored already about the messages of `items` (by position)."""
