@@ -385,3 +385,26 @@ async def test_an_entry_whose_delivery_is_locked_waits_for_the_next_pass(
     await drain(worker)
     totals = await world.totals(campaign_id)
     assert (totals["opens"], totals["unique_opens"]) == (2, 2)
+
+
+async def test_entries_postgresql_could_not_store_do_not_stop_the_stream(
+    world: AnalyticsWorld,
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: Redis,
+) -> None:
+    campaign_id, (delivery,) = await world.campaign(1)
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    good = open_event(delivery, at, user_agent="Mozilla/5.0 \x00 (nul)", ip="not an ip")
+    await append(redis, STREAM, [good])
+    hex_id = delivery.hex
+    await redis.xadd(STREAM, {"k": "open", "d": hex_id, "t": str(10**18)})
+    await redis.xadd(STREAM, {"k": "click", "d": hex_id, "t": str(ms(at)), "l": str(2**40)})
+    worker = consumer(settings, sessionmaker, redis, block_ms=50)
+    await drain(worker)
+    assert (await world.totals(campaign_id))["opens"] == 1
+    assert (
+        await world.scalar("SELECT data ->> 'ua' FROM events WHERE workspace_id = :w")
+        == "Mozilla/5.0  (nul)"
+    )
+    assert (await redis.xpending(STREAM, "analytics"))["pending"] == 0

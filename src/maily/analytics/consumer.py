@@ -58,6 +58,11 @@ TRIM_GROUPS = (ANALYTICS_GROUP, WEBHOOKS_GROUP)
 # How long to wait before trying again after Redis or PostgreSQL failed a batch.
 RETRY_SECONDS = 0.5
 RETRY_MAX_SECONDS = 5.0
+# How soon entries left for a locked delivery row are tried again.
+DEFER_SECONDS = 0.05
+# The range an event's fields must fit to be stored (timestamps Python can represent,
+# link indexes PostgreSQL's integer can hold).
+_MAX_LINK_INDEX = 2**31 - 1
 
 _CHANNELS: dict[UnsubscribeChannel, subscriptions.Channel] = {
     UnsubscribeChannel.one_click: "one_click",
@@ -80,6 +85,18 @@ def _str(value: Any) -> str:
 def _stream_key(stream_id: str) -> tuple[int, int]:
     ms, _, seq = stream_id.partition("-")
     return (int(ms), int(seq or 0))
+
+
+def _storable(event: TrackingEvent) -> TrackingEvent:
+    """The event, if PostgreSQL can store it; otherwise StreamFormatError (an entry that
+    fails the batch every time would stop the stream)."""
+    try:
+        event_time(event.at_ms)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise StreamFormatError(f"event time out of range: {event.at_ms}") from exc
+    if event.link_index is not None and not 0 <= event.link_index <= _MAX_LINK_INDEX:
+        raise StreamFormatError(f"link index out of range: {event.link_index}")
+    return event
 
 
 def default_consumer_name() -> str:
@@ -128,6 +145,7 @@ class AnalyticsConsumer:
         # Entries read but not acknowledged by this consumer (a batch that failed, or
         # a restart under the same name) are read again before new ones.
         self._backlog = True
+        self._backlog_after = 0.0
         self._next_claim = 0.0
         self._next_trim = 0.0
 
@@ -168,7 +186,7 @@ class AnalyticsConsumer:
         """One turn of the loop: a batch from the backlog, the dead, or the stream."""
         now = time.monotonic()
         entries: list[Entry]
-        if self._backlog:
+        if self._backlog and now >= self._backlog_after:
             entries = await self._read("0", block=None)
             if not entries:
                 self._backlog = False
@@ -179,7 +197,10 @@ class AnalyticsConsumer:
             if not entries:
                 return None
         else:
-            entries = await self._read(">", block=self.config.block_ms)
+            block = self.config.block_ms
+            if self._backlog:  # deferred entries are due again soon: new ones meanwhile
+                block = max(1, min(block, int((self._backlog_after - now) * 1000)))
+            entries = await self._read(">", block=block)
         report = await self.process(entries) if entries else None
         if time.monotonic() >= self._next_trim:
             self._next_trim = time.monotonic() + self.config.trim_interval_seconds
@@ -233,7 +254,7 @@ class AnalyticsConsumer:
             try:
                 if not fields:
                     raise StreamFormatError("the entry has no fields (deleted)")
-                decoded.append((entry_id, decode_event(fields)))
+                decoded.append((entry_id, _storable(decode_event(fields))))
             except StreamFormatError as exc:
                 report.undecodable += 1
                 _log.warning("undecodable event entry acknowledged", entry=entry_id, error=str(exc))
@@ -252,6 +273,7 @@ class AnalyticsConsumer:
             await self.redis.xack(self.stream, ANALYTICS_GROUP, *done)
         if report.deferred:
             self._backlog = True
+            self._backlog_after = time.monotonic() + DEFER_SECONDS
             metrics.ENTRIES_DEFERRED.inc(len(report.deferred))
         metrics.ENTRIES_DROPPED.labels(reason="undecodable").inc(report.undecodable)
         metrics.ENTRIES_DROPPED.labels(reason="unknown_delivery").inc(report.unknown)

@@ -231,7 +231,9 @@ def _event_data(item: Incoming) -> str:
         "r": event.reason,
         "lists": [item.hex for item in event.lists],
     }
-    return json.dumps({k: v for k, v in data.items() if v})
+    # JSONB can't hold U+0000, which a client may well send in its user agent.
+    clean = {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in data.items()}
+    return json.dumps({k: v for k, v in clean.items() if v})
 
 
 class AnalyticsRepository:
