@@ -78,7 +78,7 @@ _PRIOR = text(
            ) END AS url,
            x.kind = 'click' AND EXISTS (
                SELECT 1 FROM events AS e
-                WHERE e.delivery_id = x.delivery_id AND e.type = 'click'
+                WHERE e.delivery_id = x.delivery_id AND e.type = 'click' AND e.type <> 'open'
                   AND e.workspace_id = x.workspace_id
                   AND e.occurred_at BETWEEN x.at - CAST(:burst AS interval)
                                         AND x.at + CAST(:burst AS interval)
@@ -87,7 +87,7 @@ _PRIOR = text(
            ) AS burst,
            EXISTS (
                SELECT 1 FROM events AS e
-                WHERE e.delivery_id = x.delivery_id AND e.type = x.kind
+                WHERE e.delivery_id = x.delivery_id AND e.type = x.kind AND e.type <> 'open'
                   AND e.workspace_id = x.workspace_id
                   AND (x.kind <> 'click' OR e.link_index = x.link_index)
                   AND (x.kind <> 'bounce' OR e.data ->> 'bt' IS NOT DISTINCT FROM x.bt)
@@ -95,7 +95,7 @@ _PRIOR = text(
            ) AS seen,
            x.kind = 'click' AND EXISTS (
                SELECT 1 FROM events AS e
-                WHERE e.delivery_id = x.delivery_id AND e.type = 'click'
+                WHERE e.delivery_id = x.delivery_id AND e.type = 'click' AND e.type <> 'open'
                   AND e.workspace_id = x.workspace_id
                   AND e.link_index = x.link_index AND e.machine IS NULL
                   AND e.stream_id IS DISTINCT FROM x.stream_id
