@@ -213,6 +213,7 @@ async def test_entries_left_by_a_dead_consumer_are_claimed_and_counted_once(
     # It reads the batch, and dies before storing or acknowledging anything.
     taken = await redis.xreadgroup("analytics", "dead", {STREAM: ">"}, count=100)
     assert len(taken[0][1]) == 5
+    await redis.xreadgroup("analytics", "long-gone", {STREAM: ">"}, count=1)  # reads nothing
 
     alive = consumer(
         settings, sessionmaker, redis, name="alive", block_ms=50, claim_idle_seconds=0.2
@@ -230,6 +231,18 @@ async def test_entries_left_by_a_dead_consumer_are_claimed_and_counted_once(
     assert (await redis.xpending(STREAM, "analytics"))["pending"] == 0
     totals = await world.totals(campaign_id)
     assert (totals["opens"], totals["unique_opens"]) == (5, 5)
+
+    # Consumers with nothing pending that stopped reading a while ago are forgotten.
+    later = consumer(
+        settings, sessionmaker, redis, name="later", block_ms=50, claim_idle_seconds=0.001
+    )
+
+    async def forgotten() -> bool:
+        await later.trim()
+        names = {c["name"] for c in await redis.xinfo_consumers(STREAM, "analytics")}
+        return b"long-gone" not in names and b"alive" not in names
+
+    await wait_for(forgotten, 10, lambda: "stopped consumers are still in the group")
 
     # The dead consumer's entry, had it come back and stored it after all, adds nothing.
     again = await dead.process([(e.decode(), f) for e, f in taken[0][1]])

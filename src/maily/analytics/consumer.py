@@ -456,9 +456,21 @@ class AnalyticsConsumer:
                     keep = _str(summary["min"])
             if floor is None or _stream_key(keep) < floor:
                 floor, floor_id = _stream_key(keep), keep
+        await self._forget_stopped_consumers()
         if floor is None or floor == (0, 0):
             return 0
         return int(await self.redis.xtrim(self.stream, minid=floor_id, approximate=False))
+
+    async def _forget_stopped_consumers(self) -> None:
+        """Every process joins under a name of its own, so restarts leave names behind:
+        drop those with nothing pending that have not read for a while (a live one
+        with nothing pending loses nothing: its next read adds it again)."""
+        idle_ms = int(self.config.claim_idle_seconds * 1000) * 10
+        for consumer in await self.redis.xinfo_consumers(self.stream, ANALYTICS_GROUP):
+            info = {_str(k): v for k, v in consumer.items()}
+            name = _str(info["name"])
+            if name != self.name and not int(info["pending"]) and int(info["idle"]) > idle_ms:
+                await self.redis.xgroup_delconsumer(self.stream, ANALYTICS_GROUP, name)
 
 
 async def run_analytics(settings: Settings, stop: asyncio.Event) -> None:
