@@ -171,12 +171,17 @@ class AnalyticsConsumer:
                     group_ready = True
                 await self.step()
                 delay = RETRY_SECONDS
-            except (RedisError, OSError, DBAPIError) as exc:
+            except Exception as exc:
                 # Nothing was acknowledged: the batch is read again once the stores answer.
+                # Anything else failing is logged in full and retried the same way, so one
+                # bad batch neither loses events nor stops the other roles of `maily up`.
                 metrics.BATCH_FAILURES.inc()
                 self._backlog = True
                 group_ready = group_ready and not isinstance(exc, ResponseError)
-                _log.warning("analytics batch failed; retrying", error=str(exc)[:500])
+                if isinstance(exc, RedisError | OSError | DBAPIError):
+                    _log.warning("analytics batch failed; retrying", error=str(exc)[:500])
+                else:
+                    _log.exception("analytics batch failed; retrying")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
