@@ -3,6 +3,7 @@ engagement, contacts, replays, dead consumers, trimming, live counters, tenancy.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from tests.analytics.support import (
     LINKS,
     AnalyticsWorld,
     append,
+    caught_up,
     click_event,
     consumer,
     drain,
@@ -421,3 +423,58 @@ async def test_entries_postgresql_could_not_store_do_not_stop_the_stream(
         == "Mozilla/5.0  (nul)"
     )
     assert (await redis.xpending(STREAM, "analytics"))["pending"] == 0
+
+
+async def test_an_entry_postgresql_refuses_every_time_is_set_aside_and_the_rest_stored(
+    world: AnalyticsWorld,
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: Redis,
+) -> None:
+    """A trigger in the database refuses one event (as a constraint would): the batch
+    fails, is retried, then goes entry by entry; that entry is acknowledged unstored."""
+    campaign_id, deliveries = await world.campaign(3)
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    ids = await append(
+        redis,
+        STREAM,
+        [
+            open_event(deliveries[0], at),
+            open_event(deliveries[1], at, user_agent="refuse me"),
+            open_event(deliveries[2], at),
+        ],
+    )
+    async with sessionmaker() as ddl, ddl.begin():
+        await ddl.execute(
+            text(
+                "CREATE FUNCTION refuse_event() RETURNS trigger LANGUAGE plpgsql AS $$"
+                " BEGIN IF NEW.data ->> 'ua' = 'refuse me' THEN"
+                " RAISE EXCEPTION 'refused' USING ERRCODE = '22023'; END IF;"
+                " RETURN NEW; END $$"
+            )
+        )
+        await ddl.execute(
+            text(
+                "CREATE TRIGGER refuse_event BEFORE INSERT ON events"
+                " FOR EACH ROW EXECUTE FUNCTION refuse_event()"
+            )
+        )
+    worker = consumer(settings, sessionmaker, redis, block_ms=50)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+
+        async def settled() -> bool:
+            assert not running.done(), running
+            return await caught_up(redis, STREAM)
+
+        await wait_for(settled, 60, lambda: "the refused entry still holds the stream up")
+    finally:
+        stop.set()
+        await running
+        async with sessionmaker() as ddl, ddl.begin():
+            await ddl.execute(text("DROP TRIGGER refuse_event ON events"))
+            await ddl.execute(text("DROP FUNCTION refuse_event()"))
+    stored = await world.rows("SELECT stream_id FROM events WHERE workspace_id = :w")
+    assert sorted(r.stream_id for r in stored) == sorted([ids[0], ids[2]])
+    assert (await world.totals(campaign_id))["opens"] == 2

@@ -58,6 +58,9 @@ TRIM_GROUPS = (ANALYTICS_GROUP, WEBHOOKS_GROUP)
 # How long to wait before trying again after Redis or PostgreSQL failed a batch.
 RETRY_SECONDS = 0.5
 RETRY_MAX_SECONDS = 5.0
+# Failed batches in a row, with an error about the data, before the next one goes entry
+# by entry to find the entry PostgreSQL refuses.
+POISON_AFTER = 3
 # How soon entries left for a locked delivery row are tried again.
 DEFER_SECONDS = 0.05
 # The range an event's fields must fit to be stored (timestamps Python can represent,
@@ -85,6 +88,16 @@ def _str(value: Any) -> str:
 def _stream_key(stream_id: str) -> tuple[int, int]:
     ms, _, seq = stream_id.partition("-")
     return (int(ms), int(seq or 0))
+
+
+def _unstorable(exc: BaseException) -> bool:
+    """An error about the data (SQLSTATE class 22, data exception, or 23, integrity
+    constraint), not about the connection, a lock or the SQL itself: trying the same
+    entry again would fail the same way, and no other entry would."""
+    if not isinstance(exc, DBAPIError) or exc.connection_invalidated:
+        return False
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or ""
+    return str(state)[:2] in ("22", "23")
 
 
 def _storable(event: TrackingEvent) -> TrackingEvent:
@@ -146,6 +159,9 @@ class AnalyticsConsumer:
         # a restart under the same name) are read again before new ones.
         self._backlog = True
         self._backlog_after = 0.0
+        # Consecutive failed batches; past POISON_AFTER, the next one goes entry by entry.
+        self._failures = 0
+        self._isolate = False
         self._next_claim = 0.0
         self._next_trim = 0.0
 
@@ -171,6 +187,7 @@ class AnalyticsConsumer:
                     group_ready = True
                 await self.step()
                 delay = RETRY_SECONDS
+                self._failures = 0
             except Exception as exc:
                 # Nothing was acknowledged: the batch is read again once the stores answer.
                 # Anything else failing is logged in full and retried the same way, so one
@@ -178,6 +195,9 @@ class AnalyticsConsumer:
                 metrics.BATCH_FAILURES.inc()
                 self._backlog = True
                 group_ready = group_ready and not isinstance(exc, ResponseError)
+                self._failures += 1
+                if self._failures >= POISON_AFTER and _unstorable(exc):
+                    self._isolate = True
                 if isinstance(exc, RedisError | OSError | DBAPIError):
                     _log.warning("analytics batch failed; retrying", error=str(exc)[:500])
                 else:
@@ -196,6 +216,8 @@ class AnalyticsConsumer:
             if not entries:
                 self._backlog = False
                 return None
+            if self._isolate:
+                return await self._one_by_one(entries)
         elif now >= self._next_claim:
             self._next_claim = now + self.config.claim_interval_seconds
             entries = await self.claim()
@@ -211,6 +233,34 @@ class AnalyticsConsumer:
             self._next_trim = time.monotonic() + self.config.trim_interval_seconds
             await self.trim()
         return report
+
+    async def _one_by_one(self, entries: Sequence[Entry]) -> BatchReport:
+        """A batch that failed POISON_AFTER times in a row with an error PostgreSQL gave
+        about the data, again entry by entry: an entry it refuses every time is logged,
+        counted and acknowledged, so it can't hold the stream up; the rest are stored."""
+        total = BatchReport(entries=len(entries))
+        for entry in entries:
+            try:
+                report = await self.process([entry])
+            except DBAPIError as exc:
+                if not _unstorable(exc):
+                    raise
+                _log.error(
+                    "event entry PostgreSQL refuses acknowledged unstored",
+                    entry=entry[0],
+                    error=str(exc)[:500],
+                )
+                metrics.ENTRIES_DROPPED.labels(reason="unstorable").inc()
+                await self.redis.xack(self.stream, ANALYTICS_GROUP, entry[0])
+                continue
+            total.stored += report.stored
+            total.duplicates += report.duplicates
+            total.unknown += report.unknown
+            total.undecodable += report.undecodable
+            total.deferred |= report.deferred
+            total.paused += report.paused
+        self._isolate = False
+        return total
 
     async def _read(self, start: str, block: int | None) -> list[Entry]:
         answer = await self.redis.xreadgroup(

@@ -13,8 +13,9 @@ EVENTS_INGESTED: Final = Counter(
 )
 ENTRIES_DROPPED: Final = Counter(
     "maily_analytics_entries_dropped",
-    "Stream entries acknowledged without storing an event: undecodable, or naming no "
-    "delivery (unknown_delivery), or stored already (duplicate).",
+    "Stream entries acknowledged without storing an event: undecodable, naming no "
+    "delivery (unknown_delivery), stored already (duplicate), or refused by PostgreSQL "
+    "on their own (unstorable).",
     ["reason"],
 )
 ENTRIES_DEFERRED: Final = Counter(
