@@ -167,10 +167,16 @@ def scheduler() -> None:
     _role("scheduler", _scheduler)
 
 
+def _analytics(settings: Settings) -> RoleMain:
+    from maily.analytics.consumer import run_analytics
+
+    return lambda stop: run_analytics(settings, stop)
+
+
 @app.command()
 def analytics() -> None:
     """Consume tracking events and keep rollups current."""
-    _role("analytics", _idle("analytics"))
+    _role("analytics", _analytics)
 
 
 @app.command()

@@ -157,6 +157,36 @@ class AnalyticsSettings(BaseModel):
     # Pub/sub channels of live counters are `<prefix><workspace id>`.
     live_channel_prefix: str = "maily:live:"
 
+    # The consumer (`maily analytics`): entries read per batch, and how long a read
+    # waits for new ones. One batch is one transaction, acknowledged after commit.
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    block_ms: int = Field(default=1000, ge=1)
+    # Entries another consumer read but has not acknowledged for this long belong to a
+    # dead one: they are claimed (XAUTOCLAIM) and processed again, which is harmless.
+    claim_idle_seconds: float = Field(default=60.0, gt=0)
+    claim_interval_seconds: float = Field(default=10.0, gt=0)
+    # How often the stream is trimmed below what every consumer group has acknowledged.
+    trim_interval_seconds: float = Field(default=10.0, gt=0)
+    # This process's name in the group; unset means host name and process id.
+    consumer_name: str | None = None
+
+    # Timing-based machine detection: an open this soon after the message was sent is a
+    # prefetch; a click this soon is a security scanner, and so is a click on another
+    # link of the same message within `scanner_burst_seconds` of an earlier one.
+    prefetch_open_seconds: float = Field(default=5.0, ge=0)
+    scanner_click_seconds: float = Field(default=10.0, ge=0)
+    scanner_burst_seconds: float = Field(default=2.0, ge=0)
+
+    # The deliverability guard pauses a sending campaign whose complaint or hard-bounce
+    # rate reaches these (Gmail and Yahoo's bulk-sender rules: complaints under 0.3%),
+    # once at least `guard_min_sent` messages of it have gone out.
+    complaint_rate_threshold: float = Field(default=0.003, gt=0, le=1)
+    bounce_rate_threshold: float = Field(default=0.05, gt=0, le=1)
+    guard_min_sent: int = Field(default=500, ge=1)
+    # From address of the notice the workspace owner gets when a campaign is paused;
+    # unset means `maily@<host of api.public_url>`.
+    notice_from: str | None = None
+
 
 class StorageSettings(BaseModel):
     """Object storage (templates, images, attachments, imports, exports): see docs/storage.md."""

@@ -37,6 +37,9 @@ class Delivery(TenantMixin, UUIDMixin, TimestampMixin, Base):
             ondelete="CASCADE",
         ),
         Index("ix_deliveries_contact", "workspace_id", "contact_id"),
+        # Tracking events name a delivery by its id alone; the analytics service
+        # resolves a batch of them in one query.
+        Index("ix_deliveries_id", "id"),
         # The senders' lease query: due rows in send order, and nothing else.
         Index(
             "ix_deliveries_due",
