@@ -37,9 +37,6 @@ class Delivery(TenantMixin, UUIDMixin, TimestampMixin, Base):
             ondelete="CASCADE",
         ),
         Index("ix_deliveries_contact", "workspace_id", "contact_id"),
-        # Tracking events name a delivery by its id alone; the analytics service
-        # resolves a batch of them in one query.
-        Index("ix_deliveries_id", "id"),
         # The senders' lease query: due rows in send order, and nothing else.
         Index(
             "ix_deliveries_due",
@@ -54,7 +51,8 @@ class Delivery(TenantMixin, UUIDMixin, TimestampMixin, Base):
             "campaign_id",
             postgresql_where=text("status IN ('queued', 'leased', 'deferred')"),
         ),
-        # A VERP return path names a delivery by its id alone (no workspace).
+        # Tracking events and VERP return paths name a delivery by its id alone (no
+        # workspace); the analytics service resolves a batch of them in one query.
         Index("ix_deliveries_id", "id"),
         # Provider webhooks name a message by the provider's id.
         Index(
