@@ -158,6 +158,34 @@ class AnalyticsSettings(BaseModel):
     live_channel_prefix: str = "maily:live:"
 
 
+class TrackingSettings(BaseModel):
+    """The public tracking endpoints: open pixel, click redirect, unsubscribe,
+    preference center, view online (see docs/tracking.md)."""
+
+    # Where `maily tracking` listens; `maily api` and `maily up` serve the same paths
+    # on the API port too.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8010, ge=0, le=65535)
+    # Redis keys of link tables are `<prefix><table id hex>` (no TTL).
+    link_table_key_prefix: str = "maily:links:"
+    # Link tables kept in each process (one per template a campaign sends).
+    link_cache_size: int = Field(default=4096, ge=1)
+    # Events appended to the stream in one round trip at most; a batch also goes out
+    # on the next turn of the event loop, whichever comes first.
+    batch_max_events: int = Field(default=256, ge=1, le=10_000)
+    # How long a request waits for Redis (connect or answer) before it counts the
+    # event as lost (open, click) or answers 503 (unsubscribe).
+    redis_timeout_seconds: float = Field(default=1.0, gt=0)
+    # Redis connections of one tracking process.
+    redis_max_connections: int = Field(default=32, ge=1)
+    # A TOML file of extra machine rules (same shape as the built-in
+    # maily/tracking/machines.toml), added to the built-in ones.
+    machine_rules_file: Path | None = None
+    # `/t/bare`: the pixel without a token or an event, to compare the real
+    # endpoints against (benchmarks only).
+    bare_endpoint: bool = False
+
+
 class StorageSettings(BaseModel):
     """Object storage (templates, images, attachments, imports, exports): see docs/storage.md."""
 
@@ -350,6 +378,7 @@ class Settings(BaseSettings):
     sender: SenderSettings = Field(default_factory=SenderSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     smtp: SMTPSettings = Field(default_factory=SMTPSettings)

@@ -1,0 +1,161 @@
+"""Machine opens and clicks at ingest: mail-privacy proxies, prefetchers, security
+scanners and bots, recognised by user agent and network (rules in machines.toml).
+
+Timing (a click within seconds of delivery, every link at once) needs the delivery's
+send time and is judged by the analytics consumer, not here."""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from maily.analytics.stream import EventKind, MachineReason
+
+__all__ = ["MachineRule", "MachineRules", "load_rules"]
+
+_KINDS = {EventKind.open, EventKind.click}
+# Distinct user agents and addresses remembered per process before starting over.
+_CACHE_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class MachineRule:
+    name: str
+    reason: MachineReason
+    kinds: frozenset[EventKind] = frozenset(_KINDS)
+    user_agents: tuple[str, ...] = ()  # case-insensitive substrings
+    user_agents_exact: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+
+
+def _rule(raw: dict[str, Any]) -> MachineRule:
+    try:
+        kinds = frozenset(EventKind(k) for k in raw.get("kinds", ("open", "click")))
+        if not kinds <= _KINDS:
+            raise ValueError("kinds may only be open and click")
+        rule = MachineRule(
+            name=str(raw["name"]),
+            reason=MachineReason(raw["reason"]),
+            kinds=kinds,
+            user_agents=tuple(str(v) for v in raw.get("user_agents", ())),
+            user_agents_exact=tuple(str(v) for v in raw.get("user_agents_exact", ())),
+            networks=tuple(str(v) for v in raw.get("networks", ())),
+        )
+        for network in rule.networks:
+            ipaddress.ip_network(network, strict=False)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"machine rule {raw.get('name', raw)!r}: {exc}") from exc
+    return rule
+
+
+def load_rules(extra: Path | None = None) -> list[MachineRule]:
+    """The built-in rules, after the rules of `extra` (a TOML file of the same shape)."""
+    rules: list[MachineRule] = []
+    if extra is not None:
+        rules += [_rule(raw) for raw in tomllib.loads(extra.read_text())["rule"]]
+    builtin = resources.files("maily.tracking").joinpath("machines.toml").read_text()
+    rules += [_rule(raw) for raw in tomllib.loads(builtin)["rule"]]
+    return rules
+
+
+@dataclass
+class _Matcher:
+    """One (rule, kind) pair compiled: a regex over user agents and sorted ranges."""
+
+    reason: MachineReason
+    ua_pattern: re.Pattern[str] | None
+    exact: frozenset[str]
+    starts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+
+    def network_matches(self, address: int) -> bool:
+        at = bisect.bisect_right(self.starts, address) - 1
+        return at >= 0 and address <= self.ends[at]
+
+
+def _ranges(networks: Iterable[str]) -> tuple[list[int], list[int]]:
+    # IPv6 addresses are offset past the IPv4 space so one sorted list holds both.
+    spans = []
+    for text in networks:
+        net = ipaddress.ip_network(text, strict=False)
+        offset = 0 if net.version == 4 else 1 << 32
+        spans.append((int(net.network_address) + offset, int(net.broadcast_address) + offset))
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return [s for s, _ in merged], [e for _, e in merged]
+
+
+def _address(ip: str) -> int | None:
+    try:
+        parsed = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if parsed.version == 6 and parsed.ipv4_mapped is not None:
+        return int(parsed.ipv4_mapped)
+    return int(parsed) + (0 if parsed.version == 4 else 1 << 32)
+
+
+class MachineRules:
+    """Classifies a request: `classify(kind, user_agent, ip)` -> a reason or None."""
+
+    def __init__(self, rules: Sequence[MachineRule]) -> None:
+        self.rules = list(rules)
+        self._matchers: dict[EventKind, list[_Matcher]] = {kind: [] for kind in _KINDS}
+        for rule in self.rules:
+            for kind in rule.kinds:
+                pattern = (
+                    re.compile("|".join(re.escape(v) for v in rule.user_agents), re.IGNORECASE)
+                    if rule.user_agents
+                    else None
+                )
+                starts, ends = _ranges(rule.networks)
+                self._matchers[kind].append(
+                    _Matcher(rule.reason, pattern, frozenset(rule.user_agents_exact), starts, ends)
+                )
+        self._cache: dict[tuple[EventKind, str, str], MachineReason | None] = {}
+
+    @classmethod
+    def default(cls, extra: Path | None = None) -> MachineRules:
+        return cls(load_rules(extra))
+
+    def classify(self, kind: EventKind, user_agent: str, ip: str) -> MachineReason | None:
+        key = (kind, user_agent, ip)
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        reason = self._classify(kind, user_agent, ip)
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[key] = reason
+        return reason
+
+    def _classify(self, kind: EventKind, user_agent: str, ip: str) -> MachineReason | None:
+        matchers = self._matchers.get(kind)
+        if not matchers:
+            return None
+        address: int | None = None
+        parsed = False
+        for matcher in matchers:
+            if user_agent in matcher.exact:
+                return matcher.reason
+            if matcher.ua_pattern is not None and matcher.ua_pattern.search(user_agent):
+                return matcher.reason
+            if matcher.starts:
+                if not parsed:
+                    address, parsed = _address(ip), True
+                if address is not None and matcher.network_matches(address):
+                    return matcher.reason
+        return None
