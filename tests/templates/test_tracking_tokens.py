@@ -134,3 +134,12 @@ def test_click_urls_match_hmac_for_keys_shorter_and_longer_than_a_block(key_byte
     assert urls == [
         signer.click_url("https://mail.example.com", delivery, i, TABLE) for i in range(300)
     ]
+
+
+def test_only_the_base64url_spelling_verifies() -> None:
+    token = SIGNER.sign_click(DELIVERY, 1, TABLE)
+    standard = base64.b64encode(base64.urlsafe_b64decode(token)).decode()
+    assert standard != token or "-" not in token
+    for spelling in (standard, token.replace("-", "+").replace("_", "/"), token[:-2] + "=="):
+        if spelling != token:
+            assert SIGNER.verify(spelling) is None

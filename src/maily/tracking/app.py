@@ -88,6 +88,11 @@ _NOT_FOUND = {"type": "http.response.body", "body": _NOT_FOUND_BODY}
 
 _log = get_logger("maily.tracking")
 
+# The metric children of each kind, bound once: labels() costs more than inc().
+_TRACKED_KINDS = (EventKind.open, EventKind.click, EventKind.unsubscribe)
+_STORED = {kind: TRACKING_EVENTS.labels(kind=kind.value) for kind in _TRACKED_KINDS}
+_LOST = {kind: TRACKING_EVENTS_LOST.labels(kind=kind.value) for kind in _TRACKED_KINDS}
+
 PageHandler = Callable[["TrackingContext", str, Scope, Receive, Send], Awaitable[None]]
 
 
@@ -124,10 +129,10 @@ class TrackingContext:
         try:
             await self.batcher.append(encode_event(event))
         except EventNotStored as exc:
-            TRACKING_EVENTS_LOST.labels(kind=event.kind.value).inc()
+            _LOST[event.kind].inc()
             _log.warning("tracking event not stored", kind=event.kind.value, error=str(exc))
             return False
-        TRACKING_EVENTS.labels(kind=event.kind.value).inc()
+        _STORED[event.kind].inc()
         return True
 
 

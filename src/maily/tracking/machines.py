@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import re
+import socket
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -99,6 +100,10 @@ def _ranges(networks: Iterable[str]) -> tuple[list[int], list[int]]:
 
 def _address(ip: str) -> int | None:
     try:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big")
+    except OSError:
+        pass
+    try:
         parsed = ipaddress.ip_address(ip)
     except ValueError:
         return None
@@ -108,7 +113,11 @@ def _address(ip: str) -> int | None:
 
 
 class MachineRules:
-    """Classifies a request: `classify(kind, user_agent, ip)` -> a reason or None."""
+    """Classifies a request: `classify(kind, user_agent, ip)` -> a reason or None.
+
+    The first rule (in file order) that matches the user agent or the address wins.
+    What the user agent matches and what the address matches are remembered apart:
+    user agents repeat across many addresses, so most requests cost two dict lookups."""
 
     def __init__(self, rules: Sequence[MachineRule]) -> None:
         self.rules = list(rules)
@@ -116,7 +125,7 @@ class MachineRules:
         for rule in self.rules:
             for kind in rule.kinds:
                 pattern = (
-                    re.compile("|".join(re.escape(v) for v in rule.user_agents), re.IGNORECASE)
+                    re.compile("|".join(re.escape(v.lower()) for v in rule.user_agents))
                     if rule.user_agents
                     else None
                 )
@@ -124,38 +133,49 @@ class MachineRules:
                 self._matchers[kind].append(
                     _Matcher(rule.reason, pattern, frozenset(rule.user_agents_exact), starts, ends)
                 )
-        self._cache: dict[tuple[EventKind, str, str], MachineReason | None] = {}
+        self._by_agent: dict[tuple[EventKind, str], int] = {}
+        self._by_address: dict[tuple[EventKind, str], int] = {}
 
     @classmethod
     def default(cls, extra: Path | None = None) -> MachineRules:
         return cls(load_rules(extra))
 
     def classify(self, kind: EventKind, user_agent: str, ip: str) -> MachineReason | None:
-        key = (kind, user_agent, ip)
-        try:
-            return self._cache[key]
-        except KeyError:
-            pass
-        reason = self._classify(kind, user_agent, ip)
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[key] = reason
-        return reason
-
-    def _classify(self, kind: EventKind, user_agent: str, ip: str) -> MachineReason | None:
         matchers = self._matchers.get(kind)
         if not matchers:
             return None
-        address: int | None = None
-        parsed = False
-        for matcher in matchers:
+        key = (kind, user_agent)
+        by_agent = self._by_agent.get(key)
+        if by_agent is None:
+            by_agent = self._first_for_agent(matchers, user_agent)
+            if len(self._by_agent) >= _CACHE_LIMIT:
+                self._by_agent.clear()
+            self._by_agent[key] = by_agent
+        key = (kind, ip)
+        by_address = self._by_address.get(key)
+        if by_address is None:
+            by_address = self._first_for_address(matchers, ip)
+            if len(self._by_address) >= _CACHE_LIMIT:
+                self._by_address.clear()
+            self._by_address[key] = by_address
+        first = min(by_agent, by_address)
+        return matchers[first].reason if first < len(matchers) else None
+
+    @staticmethod
+    def _first_for_agent(matchers: list[_Matcher], user_agent: str) -> int:
+        lowered = user_agent.lower()
+        for index, matcher in enumerate(matchers):
             if user_agent in matcher.exact:
-                return matcher.reason
-            if matcher.ua_pattern is not None and matcher.ua_pattern.search(user_agent):
-                return matcher.reason
-            if matcher.starts:
-                if not parsed:
-                    address, parsed = _address(ip), True
-                if address is not None and matcher.network_matches(address):
-                    return matcher.reason
-        return None
+                return index
+            if matcher.ua_pattern is not None and matcher.ua_pattern.search(lowered):
+                return index
+        return len(matchers)
+
+    @staticmethod
+    def _first_for_address(matchers: list[_Matcher], ip: str) -> int:
+        address = _address(ip)
+        if address is not None:
+            for index, matcher in enumerate(matchers):
+                if matcher.starts and matcher.network_matches(address):
+                    return index
+        return len(matchers)
