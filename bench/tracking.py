@@ -33,6 +33,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import psycopg
 from cryptography.fernet import Fernet
@@ -94,8 +95,6 @@ def ensure_wrk() -> str:
 
 
 def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    import httpx
-
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -268,6 +267,7 @@ def main() -> None:
         click_script.write_text(PICKER % clicks)
 
         port = args.port or free_port()
+        health_port = free_port()
         env = {
             **os.environ,
             "MAILY_ENVIRONMENT": "test",
@@ -277,7 +277,7 @@ def main() -> None:
             "MAILY_SECURITY__ENCRYPTION_KEYS": json.dumps([ENCRYPTION_KEY]),
             "MAILY_TRACKING__PORT": str(port),
             "MAILY_TRACKING__BARE_ENDPOINT": "true",
-            "MAILY_ROLES__HEALTH_BASE_PORT": "0",
+            "MAILY_ROLES__HEALTH_BASE_PORT": str(health_port - 8),
             "MAILY_OBSERVABILITY__LOG_LEVEL": "WARNING",
         }
         server = subprocess.Popen(
@@ -318,6 +318,11 @@ def main() -> None:
         log(f"bare for {args.duration} s")
         bare = run_wrk(wrk, base, args, args.duration, None, "/t/bare", server=watched)
         load_after = os.getloadavg()
+        metrics = httpx.get(f"http://127.0.0.1:{health_port}/metrics", timeout=5).text
+        batches = sum(
+            float(v)
+            for v in re.findall(r"^maily_tracking_stream_batches_total (\S+)$", metrics, re.M)
+        )
         # Every answered request's event was acknowledged before its answer.
         answered = sum(r["requests"] - r["non_2xx_3xx"] for r in (warm, opened, clicked))
         stored = int(redis.xlen(stream_key))
@@ -334,6 +339,7 @@ def main() -> None:
             "bare_p99_ms": bare["p99_ms"],
             "open_vs_bare": round(opened["rps"] / bare["rps"], 2) if bare["rps"] else None,
             "click_vs_bare": round(clicked["rps"] / bare["rps"], 2) if bare["rps"] else None,
+            "events_per_round_trip": round(stored / batches, 1) if batches else None,
             "open_cpu_us": opened.get("server_cpu_us"),
             "click_cpu_us": clicked.get("server_cpu_us"),
             "bare_cpu_us": bare.get("server_cpu_us"),

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from maily.analytics.stream import decode_event
+from maily.analytics.stream import decode_event, encode_event
 from maily.api.state import AppState
 from maily.config import Settings
 from maily.tracking.app import PIXEL, TrackingContext
@@ -263,3 +263,22 @@ async def test_machines_are_flagged_at_ingest(
     await client.get(f"/t/o/{token}")
     machines = [decode_event(e).machine for e in await stream(redis, settings)]
     assert machines == ["proxy", "proxy", "bot", None]
+
+
+async def test_open_and_click_entries_are_exactly_the_contract_s_encoding(
+    client: httpx.AsyncClient,
+    context: TrackingContext,
+    sent: SentMessage,
+    redis: Redis,
+    settings: Settings,
+) -> None:
+    await client.get(
+        f"/t/o/{context.signer.sign_open(sent.delivery_id)}", headers={"user-agent": "curl/8"}
+    )
+    await client.get(sent.path(sent.click_urls[1]), headers={"user-agent": ("é" * 600).encode()})
+    entries = await stream(redis, settings)
+    assert len(entries) == 2
+    for entry in entries:
+        assert encode_event(decode_event(entry)) == entry
+    assert decode_event(entries[1]).link_index == 1
+    assert len(decode_event(entries[1]).user_agent) == 512

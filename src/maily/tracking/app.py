@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from maily.analytics.stream import (
+    MAX_USER_AGENT,
     EventKind,
     TrackingEvent,
     UnsubscribeChannel,
@@ -49,7 +50,7 @@ from maily.tracking.http import (
 from maily.tracking.links import LinkTables
 from maily.tracking.machines import MachineRules
 from maily.tracking.metrics import TRACKING_EVENTS, TRACKING_EVENTS_LOST, TRACKING_REFUSED
-from maily.tracking.tokens import TokenKind, TokenSigner
+from maily.tracking.tokens import CLICK_PAYLOAD, OPEN_PAYLOAD, TokenKind, TokenSigner
 
 __all__ = ["PIXEL", "PUBLIC_PREFIXES", "TrackingApp", "TrackingContext"]
 
@@ -85,6 +86,8 @@ _NOT_FOUND_START = {
     ],
 }
 _NOT_FOUND = {"type": "http.response.body", "body": _NOT_FOUND_BODY}
+_EMPTY_BODY = {"type": "http.response.body", "body": b""}
+_OPEN, _CLICK = int(TokenKind.open), int(TokenKind.click)
 
 _log = get_logger("maily.tracking")
 
@@ -126,13 +129,35 @@ class TrackingContext:
 
     async def record(self, event: TrackingEvent) -> bool:
         """Store the event; False (and counted) when Redis did not take it."""
+        return await self._append(encode_event(event), event.kind)
+
+    async def store(
+        self, kind: EventKind, delivery_hex: str, scope: Scope, link_index: int | None = None
+    ) -> bool:
+        """`record` for the open and click path: the same stream fields as
+        `encode_event(self.event(...))`, built without the event object."""
+        user_agent = header(scope, b"user-agent")
+        ip = client_ip(scope)
+        fields = {"k": kind.value, "d": delivery_hex, "t": str(time.time_ns() // 1_000_000)}
+        if link_index is not None:
+            fields["l"] = str(link_index)
+        if user_agent:
+            fields["ua"] = user_agent[:MAX_USER_AGENT]
+        if ip:
+            fields["ip"] = ip
+        machine = self.machines.classify(kind, user_agent, ip)
+        if machine is not None:
+            fields["m"] = machine.value
+        return await self._append(fields, kind)
+
+    async def _append(self, fields: dict[str, str], kind: EventKind) -> bool:
         try:
-            await self.batcher.append(encode_event(event))
+            await self.batcher.append(fields)
         except EventNotStored as exc:
-            _LOST[event.kind].inc()
-            _log.warning("tracking event not stored", kind=event.kind.value, error=str(exc))
+            _LOST[kind].inc()
+            _log.warning("tracking event not stored", kind=kind.value, error=str(exc))
             return False
-        _STORED[event.kind].inc()
+        _STORED[kind].inc()
         return True
 
 
@@ -194,48 +219,48 @@ class TrackingApp:
         await send(_NOT_FOUND)
 
     async def open(self, token: str, scope: Scope, send: Send) -> None:
+        context = self.context
         method = scope["method"]
-        payload = self.context.signer.verify(token.removesuffix(".gif"))
-        if payload is None or payload.kind is not TokenKind.open or method not in ("GET", "HEAD"):
+        payload = context.signer.verify_payload(token.removesuffix(".gif"))
+        if (
+            payload is None
+            or payload[0] != _OPEN
+            or len(payload) != OPEN_PAYLOAD
+            or method not in ("GET", "HEAD")
+        ):
             await self._not_found(send, "open")
             return
         if method == "GET":  # a HEAD asks about the pixel; it is no open
-            await self.context.record(
-                self.context.event(EventKind.open, payload.delivery_id, scope)
-            )
+            await context.store(EventKind.open, payload[1:17].hex(), scope)
         await send(_PIXEL_START)
         await send(_PIXEL_BODY)
 
     async def click(self, token: str, scope: Scope, send: Send) -> None:
         context = self.context
         method = scope["method"]
-        payload = context.signer.verify(token)
+        payload = context.signer.verify_payload(token)
         if (
             payload is None
-            or payload.kind is not TokenKind.click
-            or payload.link_table is None
-            or payload.link_index is None
+            or payload[0] != _CLICK
+            or len(payload) != CLICK_PAYLOAD
             or method not in ("GET", "HEAD")
         ):
             await self._not_found(send, "click")
             return
+        index = int.from_bytes(payload[33:35], "big")
         try:
-            url = await context.links.url(payload.link_table, payload.link_index)
+            url = await context.links.url(uuid.UUID(bytes=payload[17:33]), index)
         except Exception:
             # Neither Redis nor PostgreSQL answered: nothing to redirect to.
             _log.exception("link table lookup failed")
-            TRACKING_EVENTS_LOST.labels(kind="click").inc()
+            _LOST[EventKind.click].inc()
             await send_text(send, 503, "this link can't be followed right now; try again\n")
             return
         if url is None:
             await self._not_found(send, "click")
             return
         if method == "GET":
-            await context.record(
-                context.event(
-                    EventKind.click, payload.delivery_id, scope, link_index=payload.link_index
-                )
-            )
+            await context.store(EventKind.click, payload[1:17].hex(), scope, index)
         await send(
             {
                 "type": "http.response.start",
@@ -248,7 +273,7 @@ class TrackingApp:
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": b""})
+        await send(_EMPTY_BODY)
 
     async def unsubscribe(self, token: str, scope: Scope, receive: Receive, send: Send) -> None:
         payload = self.context.signer.verify(token)

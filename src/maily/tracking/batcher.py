@@ -22,6 +22,8 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, RedisError
 
+from maily.tracking.metrics import TRACKING_STREAM_BATCHES
+
 __all__ = ["APPEND_SCRIPT", "EventBatcher", "EventNotStored"]
 
 # ARGV: for each entry, its number of field/value arguments, then those arguments.
@@ -47,15 +49,27 @@ def _bulk(value: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
+# Field names are few and short: their RESP form is made once.
+_NAMES: dict[str, bytes] = {}
+
+
+def _name(name: str) -> bytes:
+    packed = _NAMES.get(name)
+    if packed is None:
+        packed = _NAMES[name] = _bulk(name.encode())
+    return packed
+
+
 def pack_batch(command: bytes, script: bytes, key: bytes, batch: list[dict[str, str]]) -> bytes:
     """EVALSHA <sha> 1 <key> (<count> <field> <value> ...)... as one RESP command."""
     parts = []
     arguments = 0
+    names = _NAMES
     for fields in batch:
         parts.append(_bulk(b"%d" % (2 * len(fields))))
         for name, value in fields.items():
-            parts.append(_bulk(name.encode()))
-            parts.append(_bulk(value.encode()))
+            raw = value.encode()
+            parts.append((names.get(name) or _name(name)) + b"$%d\r\n%s\r\n" % (len(raw), raw))
         arguments += 1 + 2 * len(fields)
     head = b"*%d\r\n%s%s$1\r\n1\r\n%s" % (4 + arguments, _bulk(command), _bulk(script), _bulk(key))
     return head + b"".join(parts)
@@ -132,6 +146,7 @@ class EventBatcher:
             raise
         self.round_trips += 1
         self.events += len(batch)
+        TRACKING_STREAM_BATCHES.inc()
         for waiter, entry in zip(waiters, ids, strict=True):
             if not waiter.done():
                 waiter.set_result(entry.decode() if isinstance(entry, bytes) else str(entry))

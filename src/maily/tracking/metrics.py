@@ -23,3 +23,8 @@ TRACKING_REFUSED: Final = Counter(
     "link that is not in the message's link table), by endpoint.",
     ["endpoint"],
 )
+TRACKING_STREAM_BATCHES: Final = Counter(
+    "maily_tracking_stream_batches",
+    "Round trips that appended a batch of events to the stream (events per batch: "
+    "maily_tracking_events_total over this).",
+)

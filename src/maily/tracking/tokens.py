@@ -32,7 +32,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from maily.config import Settings, get_settings
 
 __all__ = [
+    "CLICK_PAYLOAD",
     "MAX_LINK_INDEX",
+    "OPEN_PAYLOAD",
     "TokenKind",
     "TokenPayload",
     "TokenSigner",
@@ -48,13 +50,14 @@ __all__ = [
 TAG_BYTES = 16
 MAX_LINK_INDEX = 0xFFFF
 _KEY_LABEL = b"maily/tracking-tokens/v1"
-_CLICK_LENGTH = 1 + 16 + 16 + 2
-_OPEN_LENGTH = 1 + 16
+# Payload bytes (before the tag): kind | delivery [| link table | link index].
+CLICK_PAYLOAD = 1 + 16 + 16 + 2
+OPEN_PAYLOAD = 1 + 16
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 # base64url back to base64; "+" and "/" are not base64url, so they become invalid.
 _FROM_URLSAFE = str.maketrans({"-": "+", "_": "/", "+": "!", "/": "!", "=": "!"})
-_OPEN_CHARS = (_OPEN_LENGTH + TAG_BYTES) * 4 // 3  # 44
-_CLICK_CHARS = (_CLICK_LENGTH + TAG_BYTES) * 4 // 3  # 68
+_OPEN_CHARS = (OPEN_PAYLOAD + TAG_BYTES) * 4 // 3  # 44
+_CLICK_CHARS = (CLICK_PAYLOAD + TAG_BYTES) * 4 // 3  # 68
 
 
 class TokenKind(IntEnum):
@@ -151,11 +154,12 @@ class TokenSigner:
     def sign_unsubscribe(self, delivery_id: uuid.UUID) -> str:
         return self._seal(bytes((TokenKind.unsubscribe,)) + delivery_id.bytes)
 
-    def verify(self, token: str) -> TokenPayload | None:
-        """The payload of a token this key signed; None for anything else (tampered,
-        truncated, unknown kind, not base64url). On the request path of every open
-        and click, so it decodes strictly in one step: a token's length is a multiple
-        of 4 (no padding), so each token has exactly one spelling."""
+    def verify_payload(self, token: str) -> bytes | None:
+        """The signed payload of a token this key signed (kind, delivery id, ...), or
+        None for anything else (tampered, truncated, not base64url). On the request
+        path of every open and click, so it decodes strictly in one step: a token's
+        length is a multiple of 4 (no padding), so each token has exactly one spelling.
+        The caller checks the kind and length; `verify` does both."""
         if len(token) not in (_OPEN_CHARS, _CLICK_CHARS) or not token.isascii():
             return None
         try:
@@ -169,15 +173,23 @@ class TokenSigner:
         outer.update(inner.digest())
         if not hmac.compare_digest(tag, outer.digest()[:TAG_BYTES]):
             return None
+        return payload
+
+    def verify(self, token: str) -> TokenPayload | None:
+        """The payload of a token this key signed; None for anything else (tampered,
+        truncated, unknown kind, not base64url)."""
+        payload = self.verify_payload(token)
+        if payload is None:
+            return None
         kind, delivery = payload[0], uuid.UUID(bytes=payload[1:17])
-        if kind == TokenKind.click and len(payload) == _CLICK_LENGTH:
+        if kind == TokenKind.click and len(payload) == CLICK_PAYLOAD:
             return TokenPayload(
                 TokenKind.click,
                 delivery,
                 int.from_bytes(payload[33:35], "big"),
                 uuid.UUID(bytes=payload[17:33]),
             )
-        if kind in (TokenKind.open, TokenKind.unsubscribe) and len(payload) == _OPEN_LENGTH:
+        if kind in (TokenKind.open, TokenKind.unsubscribe) and len(payload) == OPEN_PAYLOAD:
             return TokenPayload(TokenKind(kind), delivery)
         return None
 
