@@ -173,6 +173,9 @@ class TrackingSettings(BaseModel):
     # Events appended to the stream in one round trip at most; a batch also goes out
     # on the next turn of the event loop, whichever comes first.
     batch_max_events: int = Field(default=256, ge=1, le=10_000)
+    # Batches on their way to Redis at once; further events wait for the next batch,
+    # so batches grow with load rather than round trips.
+    batch_max_in_flight: int = Field(default=2, ge=1, le=64)
     # How long a request waits for Redis (connect or answer) before it counts the
     # event as lost (open, click) or answers 503 (unsubscribe).
     redis_timeout_seconds: float = Field(default=1.0, gt=0)

@@ -47,7 +47,10 @@ def build_context(
         settings=settings,
         signer=TokenSigner.from_settings(settings),
         batcher=EventBatcher(
-            redis, settings.analytics.stream_key, max_events=tracking.batch_max_events
+            redis,
+            settings.analytics.stream_key,
+            max_events=tracking.batch_max_events,
+            max_in_flight=tracking.batch_max_in_flight,
         ),
         links=LinkTables(
             redis,
