@@ -185,6 +185,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="tracking server port (0: free)")
     parser.add_argument("--keep", action="store_true", help="keep the database")
     parser.add_argument(
+        "--redis-nice",
+        type=int,
+        default=0,
+        help="run the bench's redis-server at this niceness (negative: ahead of other work on a shared machine)",
+    )
+    parser.add_argument(
         "--profile", type=Path, help="py-spy the server during the open run into this file"
     )
     args = parser.parse_args()
@@ -350,6 +356,7 @@ def main() -> None:
             "connections": args.connections,
             "duration_s": args.duration,
             "tokens": args.tokens,
+            "redis_nice": args.redis_nice,
             "loadavg_before": [round(v, 2) for v in load_before],
             "loadavg_after": [round(v, 2) for v in load_after],
         }

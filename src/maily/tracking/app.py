@@ -248,8 +248,12 @@ class TrackingApp:
             await self._not_found(send, "click")
             return
         index = int.from_bytes(payload[33:35], "big")
+        table = context.links.table_of(payload[17:33])
         try:
-            url = await context.links.url(uuid.UUID(bytes=payload[17:33]), index)
+            if table is None:
+                url = await context.links.url(uuid.UUID(bytes=payload[17:33]), index)
+            else:
+                url = table[index] if index < len(table) else None
         except Exception:
             # Neither Redis nor PostgreSQL answered: nothing to redirect to.
             _log.exception("link table lookup failed")
