@@ -181,6 +181,9 @@ class TrackingSettings(BaseModel):
     redis_timeout_seconds: float = Field(default=1.0, gt=0)
     # Redis connections of one tracking process.
     redis_max_connections: int = Field(default=32, ge=1)
+    # Addresses of the proxies in front of `maily tracking` whose X-Forwarded-For is
+    # believed (its last entry is taken as the client's address). Empty: none.
+    trusted_proxies: list[str] = Field(default_factory=list)
     # A TOML file of extra machine rules (same shape as the built-in
     # maily/tracking/machines.toml), added to the built-in ones.
     machine_rules_file: Path | None = None

@@ -282,3 +282,24 @@ async def test_open_and_click_entries_are_exactly_the_contract_s_encoding(
         assert encode_event(decode_event(entry)) == entry
     assert decode_event(entries[1]).link_index == 1
     assert len(decode_event(entries[1]).user_agent) == 512
+
+
+async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(
+    settings: Settings, redis: Redis, context: TrackingContext
+) -> None:
+    from maily.tracking.app import TrackingApp
+
+    token = context.signer.sign_open(DELIVERY)
+    headers = {"x-forwarded-for": "198.51.100.1, 17.58.101.4", "user-agent": "Firefox/120"}
+    for trusted, expected in (
+        (frozenset(), "127.0.0.1"),
+        (frozenset({"127.0.0.1"}), "17.58.101.4"),
+    ):
+        context.trusted_proxies = trusted
+        transport = httpx.ASGITransport(app=TrackingApp(context))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get(f"/t/o/{token}", headers=headers)).status_code == 200
+        event = decode_event((await stream(redis, settings))[-1])
+        assert event.ip == expected
+    # The forwarded address is in Apple's network: the open is Mail Privacy Protection's.
+    assert event.machine == "proxy"

@@ -109,6 +109,8 @@ class TrackingContext:
     links: LinkTables
     machines: MachineRules
     sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    # Peers whose X-Forwarded-For names the client (a load balancer in front).
+    trusted_proxies: frozenset[str] = frozenset()
 
     def event(
         self, kind: EventKind, delivery: uuid.UUID, scope: Scope, **fields: Any
@@ -116,7 +118,7 @@ class TrackingContext:
         """The event of this request: when, who asked (user agent, address) and
         whether that is a machine."""
         user_agent = header(scope, b"user-agent")
-        ip = client_ip(scope)
+        ip = client_ip(scope, self.trusted_proxies)
         return TrackingEvent(
             kind=kind,
             delivery_id=delivery,
@@ -137,7 +139,7 @@ class TrackingContext:
         """`record` for the open and click path: the same stream fields as
         `encode_event(self.event(...))`, built without the event object."""
         user_agent = header(scope, b"user-agent")
-        ip = client_ip(scope)
+        ip = client_ip(scope, self.trusted_proxies)
         fields = {"k": kind.value, "d": delivery_hex, "t": str(time.time_ns() // 1_000_000)}
         if link_index is not None:
             fields["l"] = str(link_index)

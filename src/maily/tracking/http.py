@@ -39,9 +39,17 @@ def header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-def client_ip(scope: Scope) -> str:
+def client_ip(scope: Scope, trusted_proxies: frozenset[str] = frozenset()) -> str:
+    """The requester's address: the connection's peer, or, when the peer is one of
+    `trusted_proxies`, the address that proxy put last in X-Forwarded-For (the one
+    it saw; earlier entries are whatever the client claimed)."""
     client = scope.get("client")
-    return str(client[0]) if client else ""
+    peer = str(client[0]) if client else ""
+    if peer in trusted_proxies:
+        forwarded = header(scope, b"x-forwarded-for")
+        if forwarded:
+            return forwarded.rsplit(",", 1)[-1].strip()
+    return peer
 
 
 def location(url: str) -> bytes:

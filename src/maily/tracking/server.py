@@ -61,6 +61,7 @@ def build_context(
         ),
         machines=MachineRules.default(tracking.machine_rules_file),
         sessionmaker=sessionmaker,
+        trusted_proxies=frozenset(tracking.trusted_proxies),
     )
 
 
