@@ -94,9 +94,15 @@ def api() -> None:
 RoleMain = Callable[[asyncio.Event], Awaitable[None]]
 
 
-def _role(name: str, main: Callable[[Settings], RoleMain]) -> None:
+def _role(name: str, main: Callable[[Settings], RoleMain], *, uvloop: bool = False) -> None:
     settings = _settings()
     _require_stores(settings)
+    if uvloop:
+        import uvloop as _uvloop
+
+        with asyncio.Runner(loop_factory=_uvloop.new_event_loop) as runner:
+            runner.run(_run_role_with_checks(name, settings, main(settings)))
+        return
     asyncio.run(_run_role_with_checks(name, settings, main(settings)))
 
 
@@ -171,6 +177,18 @@ def _analytics(settings: Settings) -> RoleMain:
     from maily.analytics.consumer import run_analytics
 
     return lambda stop: run_analytics(settings, stop)
+
+
+def _tracking(settings: Settings) -> RoleMain:
+    from maily.tracking.server import run_tracking
+
+    return lambda stop: run_tracking(settings, stop)
+
+
+@app.command()
+def tracking() -> None:
+    """Serve the public tracking endpoints: open pixel, clicks, unsubscribe, preferences."""
+    _role("tracking", _tracking, uvloop=True)
 
 
 @app.command()

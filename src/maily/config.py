@@ -188,6 +188,40 @@ class AnalyticsSettings(BaseModel):
     notice_from: str | None = None
 
 
+class TrackingSettings(BaseModel):
+    """The public tracking endpoints: open pixel, click redirect, unsubscribe,
+    preference center, view online (see docs/tracking.md)."""
+
+    # Where `maily tracking` listens; `maily api` and `maily up` serve the same paths
+    # on the API port too.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8010, ge=0, le=65535)
+    # Redis keys of link tables are `<prefix><table id hex>` (no TTL).
+    link_table_key_prefix: str = "maily:links:"
+    # Link tables kept in each process (one per template a campaign sends).
+    link_cache_size: int = Field(default=4096, ge=1)
+    # Events appended to the stream in one round trip at most; a batch also goes out
+    # on the next turn of the event loop, whichever comes first.
+    batch_max_events: int = Field(default=256, ge=1, le=10_000)
+    # Batches on their way to Redis at once; further events wait for the next batch,
+    # so batches grow with load rather than round trips.
+    batch_max_in_flight: int = Field(default=2, ge=1, le=64)
+    # How long a request waits for Redis (connect or answer) before it counts the
+    # event as lost (open, click) or answers 503 (unsubscribe).
+    redis_timeout_seconds: float = Field(default=1.0, gt=0)
+    # Redis connections of one tracking process.
+    redis_max_connections: int = Field(default=32, ge=1)
+    # Addresses of the proxies in front of `maily tracking` whose X-Forwarded-For is
+    # believed (its last entry is taken as the client's address). Empty: none.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # A TOML file of extra machine rules (same shape as the built-in
+    # maily/tracking/machines.toml), added to the built-in ones.
+    machine_rules_file: Path | None = None
+    # `/t/bare`: the pixel without a token or an event, to compare the real
+    # endpoints against (benchmarks only).
+    bare_endpoint: bool = False
+
+
 class StorageSettings(BaseModel):
     """Object storage (templates, images, attachments, imports, exports): see docs/storage.md."""
 
@@ -428,6 +462,7 @@ class Settings(BaseSettings):
     sender: SenderSettings = Field(default_factory=SenderSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     smtp: SMTPSettings = Field(default_factory=SMTPSettings)

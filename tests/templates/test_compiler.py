@@ -82,7 +82,7 @@ def test_links_are_rewritten_to_signed_urls_by_index_and_the_pixel_is_added() ->
     delivery = uuid.uuid4()
     message = compiled.render(
         variables(),
-        click_url=lambda i: signer.click_url("https://t.example", delivery, i),
+        click_url=lambda i: signer.click_url("https://t.example", delivery, i, delivery),
         open_url=signer.open_url("https://t.example", delivery),
     )
     links = hrefs(message.html)

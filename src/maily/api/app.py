@@ -38,6 +38,7 @@ from maily.kit.tracing import instrument_app
 from maily.reports.endpoints import router as reports_router
 from maily.segments.endpoints import router as segments_router
 from maily.templates.endpoints import router as templates_router
+from maily.tracking.server import TrackingMiddleware
 
 ROUTERS = [
     auth_router,
@@ -152,6 +153,8 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
         )
 
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    # The public tracking paths (/t/, /u/, /p/, /v/), raw ASGI in front of the routes.
+    app.add_middleware(TrackingMiddleware, owner=app, settings=settings)
     # Outermost last: the request id exists before metrics and handlers run.
     app.add_middleware(HTTPMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)

@@ -10,6 +10,7 @@ from maily.models.contact import Contact, CustomField
 from maily.models.delivery import Delivery
 from maily.models.event import EVENT_TYPES, Event
 from maily.models.invitation import Invitation
+from maily.models.link_table import LinkTable
 from maily.models.mailing_list import ConsentRecord, ListMembership, MailingList
 from maily.models.membership import Membership
 from maily.models.outbox import OutboxMessage
@@ -41,6 +42,7 @@ __all__ = [
     "Delivery",
     "Event",
     "Invitation",
+    "LinkTable",
     "ListMembership",
     "MailingList",
     "Membership",

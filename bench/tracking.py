@@ -1,0 +1,381 @@
+"""Tracking endpoints under load: `wrk -t2 -c64 --latency` against one `maily tracking`
+process (granian + uvloop, real Redis), on the open pixel and the click redirect with
+many different valid tokens (a Lua script picks one per request from a token list), and
+in the same run on `/t/bare`, the same GIF from the same server with no token and no
+event: the ceiling of the server itself.
+
+Builds a throwaway database on MAILY_DATABASE_URL's server (migrated to head; dropped at
+the end unless --keep) holding one workspace and a 20-link table, and starts its own
+Redis (`redis-server`, no persistence) on a free port unless --redis-url is given; none
+of that is timed. Installs Debian's wrk package when it is missing.
+
+`lost_events` is requests answered with 2xx/3xx minus events that reached the stream
+(XLEN after the run; once the analytics consumer exists, counted after it drains).
+Prints one JSON line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import psycopg
+from cryptography.fernet import Fernet
+from redis import Redis
+
+from maily.config import Settings
+from maily.kit.db import create_engine, create_sessionmaker, transaction
+from maily.kit.db.migrate import upgrade
+from maily.tracking.links import link_table_id, publish_link_table, store_link_table
+from maily.tracking.tokens import TokenSigner
+
+LINKS = [f"https://shop.example.com/spring/item-{n}?utm_source=mail" for n in range(20)]
+SECRET_KEY = "bench-tracking-secret-key-" + "x" * 32
+ENCRYPTION_KEY = Fernet.generate_key().decode()
+PICKER = """
+local paths = {}
+for line in io.lines("%s") do paths[#paths + 1] = line end
+math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+request = function()
+  return wrk.format("GET", paths[math.random(#paths)])
+end
+"""
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def conninfo(url: str, database: str | None = None) -> str:
+    plain = url.replace("postgresql+asyncpg://", "postgresql://").replace(
+        "postgresql+psycopg://", "postgresql://"
+    )
+    if database is None:
+        return plain
+    head, _, query = plain.partition("?")
+    return f"{head.rsplit('/', 1)[0]}/{database}" + (f"?{query}" if query else "")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    log("installing wrk (Debian package)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", "wrk"]
+    if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, check=True, capture_output=True)
+        subprocess.run(install, env=env, check=True, capture_output=True)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk is not installed and could not be installed")
+    return found
+
+
+def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"the tracking server exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise SystemExit("the tracking server did not start")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", output)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    return {
+        "requests": requests,
+        "rps": rps,
+        "p50_ms": float(p50.group(1)) * _UNITS[p50.group(2)] if p50 else None,
+        "p99_ms": float(p99.group(1)) * _UNITS[p99.group(2)] if p99 else None,
+        "non_2xx_3xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": sum(int(n) for n in errors.groups()) if errors else 0,
+    }
+
+
+def run_wrk(
+    wrk: str,
+    base: str,
+    args: argparse.Namespace,
+    duration: int,
+    script: Path | None,
+    path: str = "/",
+    server: psutil.Process | None = None,
+) -> dict[str, Any]:
+    """One wrk run; with `server`, also the server's CPU time per answered request
+    (user + system, µs): the figure that stays put when the machine is busy."""
+    before = server.cpu_times() if server is not None else None
+    command = [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency"]
+    if script is not None:
+        command += ["-s", str(script)]
+    result = subprocess.run([*command, base + path], capture_output=True, text=True, check=True)
+    figures = parse_wrk(result.stdout)
+    if server is not None and before is not None:
+        after = server.cpu_times()
+        spent = (after.user - before.user) + (after.system - before.system)
+        figures["server_cpu_us"] = round(spent * 1e6 / max(1, figures["requests"]), 1)
+    return figures
+
+
+async def build_database(url: str, table: uuid.UUID, workspace: uuid.UUID) -> None:
+    from sqlalchemy import text
+
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            await session.execute(
+                text(
+                    "INSERT INTO workspaces (id, name, slug, postal_address) VALUES (:id, 'Bench', :slug, '')"
+                ),
+                {"id": workspace, "slug": f"bench-{workspace.hex[:12]}"},
+            )
+            await store_link_table(session, workspace, table, uuid.uuid4(), 1, LINKS)
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up load")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tokens", type=int, default=20_000, help="distinct tokens per endpoint")
+    parser.add_argument(
+        "--redis-url", help="use this Redis instead of starting one (it is flushed)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="tracking server port (0: free)")
+    parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument(
+        "--redis-nice",
+        type=int,
+        default=0,
+        help="run the bench's redis-server at this niceness (negative: ahead of other work on a shared machine)",
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the server during the open run into this file"
+    )
+    args = parser.parse_args()
+
+    admin_url = os.environ.get("MAILY_DATABASE_URL")
+    if not admin_url:
+        raise SystemExit("MAILY_DATABASE_URL must name a PostgreSQL server to build on")
+    wrk = ensure_wrk()
+    work = Path(tempfile.mkdtemp(prefix="maily-bench-tracking-"))
+    database = f"maily_bench_tracking_{os.getpid()}"
+    redis_process: subprocess.Popen[bytes] | None = None
+    server: subprocess.Popen[bytes] | None = None
+    with psycopg.connect(conninfo(admin_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    try:
+        url = conninfo(admin_url, database)
+        upgrade(url)
+        if args.redis_url:
+            redis_url = args.redis_url
+        else:
+            redis_port = free_port()
+            redis_process = subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+            redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        redis = Redis.from_url(redis_url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.ping()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        redis.flushdb()
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            environment="test",
+            security={"secret_key": SECRET_KEY, "encryption_keys": [ENCRYPTION_KEY]},
+        )
+        stream_key = settings.analytics.stream_key
+        workspace = uuid.uuid4()
+        table = link_table_id(workspace, uuid.uuid4(), 1, LINKS)
+        asyncio.run(build_database(url, table, workspace))
+
+        async def publish() -> None:
+            from redis.asyncio import Redis as AsyncRedis
+
+            client = AsyncRedis.from_url(redis_url)
+            await publish_link_table(client, table, LINKS, settings.tracking.link_table_key_prefix)
+            await client.aclose()
+
+        asyncio.run(publish())
+
+        signer = TokenSigner.from_settings(settings)
+        deliveries = [uuid.uuid4() for _ in range(args.tokens)]
+        opens = work / "opens.txt"
+        clicks = work / "clicks.txt"
+        opens.write_text("".join(f"/t/o/{signer.sign_open(d)}.gif\n" for d in deliveries))
+        clicks.write_text(
+            "".join(
+                f"/t/c/{signer.sign_click(d, random.randrange(len(LINKS)), table)}\n"
+                for d in deliveries
+            )
+        )
+        open_script, click_script = work / "opens.lua", work / "clicks.lua"
+        open_script.write_text(PICKER % opens)
+        click_script.write_text(PICKER % clicks)
+
+        port = args.port or free_port()
+        health_port = free_port()
+        env = {
+            **os.environ,
+            "MAILY_ENVIRONMENT": "test",
+            "MAILY_DATABASE_URL": url,
+            "MAILY_REDIS_URL": redis_url,
+            "MAILY_SECURITY__SECRET_KEY": SECRET_KEY,
+            "MAILY_SECURITY__ENCRYPTION_KEYS": json.dumps([ENCRYPTION_KEY]),
+            "MAILY_TRACKING__PORT": str(port),
+            "MAILY_TRACKING__BARE_ENDPOINT": "true",
+            "MAILY_ROLES__HEALTH_BASE_PORT": str(health_port - 8),
+            "MAILY_OBSERVABILITY__LOG_LEVEL": "WARNING",
+        }
+        server = subprocess.Popen(
+            [sys.executable, "-m", "maily", "tracking"], env=env, stdout=subprocess.DEVNULL
+        )
+        base = f"http://127.0.0.1:{port}"
+        wait_for_http(base + "/t/bare", server)
+        load_before = os.getloadavg()
+        log(f"warming up for {args.warmup} s")
+        warm = run_wrk(wrk, base, args, args.warmup, open_script)
+        profiler: subprocess.Popen[bytes] | None = None
+        if args.profile:
+            profiler = subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "-p",
+                    str(server.pid),
+                    "-o",
+                    str(args.profile),
+                    "-f",
+                    "speedscope",
+                    "-d",
+                    str(args.duration),
+                    "-r",
+                    "200",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        log(f"opens for {args.duration} s")
+        watched = psutil.Process(server.pid)
+        opened = run_wrk(wrk, base, args, args.duration, open_script, server=watched)
+        if profiler is not None:
+            profiler.wait()
+        log(f"clicks for {args.duration} s")
+        clicked = run_wrk(wrk, base, args, args.duration, click_script, server=watched)
+        log(f"bare for {args.duration} s")
+        bare = run_wrk(wrk, base, args, args.duration, None, "/t/bare", server=watched)
+        load_after = os.getloadavg()
+        metrics = httpx.get(f"http://127.0.0.1:{health_port}/metrics", timeout=5).text
+        batches = sum(
+            float(v)
+            for v in re.findall(r"^maily_tracking_stream_batches_total (\S+)$", metrics, re.M)
+        )
+        # Every answered request's event was acknowledged before its answer.
+        answered = sum(r["requests"] - r["non_2xx_3xx"] for r in (warm, opened, clicked))
+        stored = int(redis.xlen(stream_key))
+        figures = {
+            "open_rps": round(opened["rps"]),
+            "click_rps": round(clicked["rps"]),
+            "bare_rps": round(bare["rps"]),
+            "p99_ms": max(opened["p99_ms"] or 0, clicked["p99_ms"] or 0),
+            "lost_events": max(0, answered - stored),
+            "answered": answered,
+            "stored_events": stored,
+            "open_p50_ms": opened["p50_ms"],
+            "click_p50_ms": clicked["p50_ms"],
+            "bare_p50_ms": bare["p50_ms"],
+            "open_p99_ms": opened["p99_ms"],
+            "click_p99_ms": clicked["p99_ms"],
+            "bare_p99_ms": bare["p99_ms"],
+            "open_vs_bare": round(opened["rps"] / bare["rps"], 2) if bare["rps"] else None,
+            "click_vs_bare": round(clicked["rps"] / bare["rps"], 2) if bare["rps"] else None,
+            "events_per_round_trip": round(stored / batches, 1) if batches else None,
+            "open_cpu_us": opened.get("server_cpu_us"),
+            "click_cpu_us": clicked.get("server_cpu_us"),
+            "bare_cpu_us": bare.get("server_cpu_us"),
+            "errors": sum(r["non_2xx_3xx"] + r["socket_errors"] for r in (opened, clicked, bare)),
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "tokens": args.tokens,
+            "redis_nice": args.redis_nice,
+            "loadavg_before": [round(v, 2) for v in load_before],
+            "loadavg_after": [round(v, 2) for v in load_after],
+        }
+        print(json.dumps(figures), flush=True)
+    finally:
+        if server is not None and server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.wait(20)
+            if server.poll() is None:
+                server.kill()
+        if redis_process is not None:
+            redis_process.terminate()
+            redis_process.wait(10)
+        if not args.keep:
+            with psycopg.connect(conninfo(admin_url), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

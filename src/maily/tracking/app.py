@@ -1,0 +1,338 @@
+"""The public tracking endpoints as a raw ASGI app: no framework routing on the path
+that every opened message and every click takes.
+
+    GET /t/o/<token>[.gif]  open pixel (43-byte GIF, never cached)
+    GET /t/c/<token>        302 to exactly the URL the message carried
+    GET|POST /u/<token>     unsubscribe (RFC 8058 one-click POST; GET asks to confirm)
+    GET|POST /p/<token>     preference center (reads PostgreSQL: it shows the lists)
+    GET /v/<token>          the message, in the browser (reads PostgreSQL)
+
+Opens, clicks and unsubscribes append an event to the Redis stream (through the
+batcher) and answer once Redis has it. An open or click whose event can't be stored
+is still answered (the pixel, the redirect when the link is known) and counted in
+`maily_tracking_events_lost`; an unsubscribe that can't be stored answers 503, never
+a success it didn't record. Anything that does not verify gets 404 and no event."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from maily.analytics.stream import (
+    MAX_USER_AGENT,
+    EventKind,
+    TrackingEvent,
+    UnsubscribeChannel,
+    encode_event,
+)
+from maily.config import Settings
+from maily.kit.db import AsyncSession
+from maily.kit.logging import get_logger
+from maily.tracking.batcher import EventBatcher, EventNotStored
+from maily.tracking.http import (
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    client_ip,
+    header,
+    location,
+    page,
+    read_form,
+    send_html,
+    send_text,
+)
+from maily.tracking.links import LinkTables
+from maily.tracking.machines import MachineRules
+from maily.tracking.metrics import TRACKING_EVENTS, TRACKING_EVENTS_LOST, TRACKING_REFUSED
+from maily.tracking.tokens import CLICK_PAYLOAD, OPEN_PAYLOAD, TokenKind, TokenSigner
+
+__all__ = ["PIXEL", "PUBLIC_PREFIXES", "TrackingApp", "TrackingContext"]
+
+# The smallest transparent 1x1 GIF (GIF89a, one transparent pixel): 43 bytes.
+PIXEL = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+PUBLIC_PREFIXES = ("/t/", "/u/", "/p/", "/v/")
+
+_NO_CACHE = [
+    (b"cache-control", b"no-store, no-cache, must-revalidate, max-age=0"),
+    (b"pragma", b"no-cache"),
+    (b"expires", b"0"),
+]
+_PIXEL_START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [
+        (b"content-type", b"image/gif"),
+        (b"content-length", b"43"),
+        *_NO_CACHE,
+    ],
+}
+_PIXEL_BODY = {"type": "http.response.body", "body": PIXEL}
+_NOT_FOUND_BODY = b"not found: this link is not valid\n"
+_NOT_FOUND_START = {
+    "type": "http.response.start",
+    "status": 404,
+    "headers": [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(_NOT_FOUND_BODY)).encode()),
+        (b"cache-control", b"no-store"),
+    ],
+}
+_NOT_FOUND = {"type": "http.response.body", "body": _NOT_FOUND_BODY}
+_EMPTY_BODY = {"type": "http.response.body", "body": b""}
+_OPEN, _CLICK = int(TokenKind.open), int(TokenKind.click)
+
+_log = get_logger("maily.tracking")
+
+# The metric children of each kind, bound once: labels() costs more than inc().
+_TRACKED_KINDS = (EventKind.open, EventKind.click, EventKind.unsubscribe)
+_STORED = {kind: TRACKING_EVENTS.labels(kind=kind.value) for kind in _TRACKED_KINDS}
+_LOST = {kind: TRACKING_EVENTS_LOST.labels(kind=kind.value) for kind in _TRACKED_KINDS}
+
+PageHandler = Callable[["TrackingContext", str, Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass
+class TrackingContext:
+    """What the endpoints share in one process."""
+
+    settings: Settings
+    signer: TokenSigner
+    batcher: EventBatcher
+    links: LinkTables
+    machines: MachineRules
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    # Peers whose X-Forwarded-For names the client (a load balancer in front).
+    trusted_proxies: frozenset[str] = frozenset()
+
+    def event(
+        self, kind: EventKind, delivery: uuid.UUID, scope: Scope, **fields: Any
+    ) -> TrackingEvent:
+        """The event of this request: when, who asked (user agent, address) and
+        whether that is a machine."""
+        user_agent = header(scope, b"user-agent")
+        ip = client_ip(scope, self.trusted_proxies)
+        return TrackingEvent(
+            kind=kind,
+            delivery_id=delivery,
+            at_ms=time.time_ns() // 1_000_000,
+            user_agent=user_agent,
+            ip=ip,
+            machine=self.machines.classify(kind, user_agent, ip),
+            **fields,
+        )
+
+    async def record(self, event: TrackingEvent) -> bool:
+        """Store the event; False (and counted) when Redis did not take it."""
+        return await self._append(encode_event(event), event.kind)
+
+    async def store(
+        self, kind: EventKind, delivery_hex: str, scope: Scope, link_index: int | None = None
+    ) -> bool:
+        """`record` for the open and click path: the same stream fields as
+        `encode_event(self.event(...))`, built without the event object."""
+        user_agent = header(scope, b"user-agent")
+        ip = client_ip(scope, self.trusted_proxies)
+        fields = {"k": kind.value, "d": delivery_hex, "t": str(time.time_ns() // 1_000_000)}
+        if link_index is not None:
+            fields["l"] = str(link_index)
+        if user_agent:
+            fields["ua"] = user_agent[:MAX_USER_AGENT]
+        if ip:
+            fields["ip"] = ip
+        machine = self.machines.classify(kind, user_agent, ip)
+        if machine is not None:
+            fields["m"] = machine.value
+        return await self._append(fields, kind)
+
+    async def _append(self, fields: dict[str, str], kind: EventKind) -> bool:
+        try:
+            await self.batcher.append(fields)
+        except EventNotStored as exc:
+            _LOST[kind].inc()
+            _log.warning("tracking event not stored", kind=kind.value, error=str(exc))
+            return False
+        _STORED[kind].inc()
+        return True
+
+
+class TrackingApp:
+    """The ASGI app. `context` is the shared state, or a callable that builds it on
+    the first request (inside the API, where the state appears at startup). Paths it
+    doesn't own go to `fallback` (the API), or get 404."""
+
+    def __init__(
+        self,
+        context: TrackingContext | Callable[[], TrackingContext],
+        *,
+        fallback: ASGIApp | None = None,
+        pages: dict[str, PageHandler] | None = None,
+        bare_endpoint: bool = False,
+    ) -> None:
+        self._context = context if isinstance(context, TrackingContext) else None
+        self._factory = None if isinstance(context, TrackingContext) else context
+        self.fallback = fallback
+        self.pages = pages if pages is not None else default_pages()
+        self.bare_endpoint = bare_endpoint
+
+    @property
+    def context(self) -> TrackingContext:
+        if self._context is None:
+            assert self._factory is not None
+            self._context = self._factory()
+        return self._context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if self.fallback is not None:
+                await self.fallback(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith("/t/o/"):
+            await self.open(path[5:], scope, send)
+        elif path.startswith("/t/c/"):
+            await self.click(path[5:], scope, send)
+        elif path.startswith("/u/"):
+            await self.unsubscribe(path[3:], scope, receive, send)
+        elif path.startswith(("/p/", "/v/")):
+            handler = self.pages.get(path[:3])
+            if handler is None:
+                await self._not_found(send, "page")
+            else:
+                await handler(self.context, path[3:], scope, receive, send)
+        elif path == "/t/bare" and self.bare_endpoint:
+            await send(_PIXEL_START)
+            await send(_PIXEL_BODY)
+        elif self.fallback is not None:
+            await self.fallback(scope, receive, send)
+        else:
+            await self._not_found(send, "other")
+
+    async def _not_found(self, send: Send, endpoint: str) -> None:
+        TRACKING_REFUSED.labels(endpoint=endpoint).inc()
+        await send(_NOT_FOUND_START)
+        await send(_NOT_FOUND)
+
+    async def open(self, token: str, scope: Scope, send: Send) -> None:
+        context = self.context
+        method = scope["method"]
+        payload = context.signer.verify_payload(token.removesuffix(".gif"))
+        if (
+            payload is None
+            or payload[0] != _OPEN
+            or len(payload) != OPEN_PAYLOAD
+            or method not in ("GET", "HEAD")
+        ):
+            await self._not_found(send, "open")
+            return
+        if method == "GET":  # a HEAD asks about the pixel; it is no open
+            await context.store(EventKind.open, payload[1:17].hex(), scope)
+        await send(_PIXEL_START)
+        await send(_PIXEL_BODY)
+
+    async def click(self, token: str, scope: Scope, send: Send) -> None:
+        context = self.context
+        method = scope["method"]
+        payload = context.signer.verify_payload(token)
+        if (
+            payload is None
+            or payload[0] != _CLICK
+            or len(payload) != CLICK_PAYLOAD
+            or method not in ("GET", "HEAD")
+        ):
+            await self._not_found(send, "click")
+            return
+        index = int.from_bytes(payload[33:35], "big")
+        table = context.links.table_of(payload[17:33])
+        try:
+            if table is None:
+                url = await context.links.url(uuid.UUID(bytes=payload[17:33]), index)
+            else:
+                url = table[index] if index < len(table) else None
+        except Exception:
+            # Neither Redis nor PostgreSQL answered: nothing to redirect to.
+            _log.exception("link table lookup failed")
+            _LOST[EventKind.click].inc()
+            await send_text(send, 503, "this link can't be followed right now; try again\n")
+            return
+        if url is None:
+            await self._not_found(send, "click")
+            return
+        if method == "GET":
+            await context.store(EventKind.click, payload[1:17].hex(), scope, index)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 302,
+                "headers": [
+                    (b"location", location(url)),
+                    (b"content-length", b"0"),
+                    (b"cache-control", b"no-store"),
+                    (b"referrer-policy", b"no-referrer"),
+                ],
+            }
+        )
+        await send(_EMPTY_BODY)
+
+    async def unsubscribe(self, token: str, scope: Scope, receive: Receive, send: Send) -> None:
+        payload = self.context.signer.verify(token)
+        method = scope["method"]
+        if payload is None or payload.kind is not TokenKind.unsubscribe:
+            await self._not_found(send, "unsubscribe")
+            return
+        if method in ("GET", "HEAD"):
+            # Changes nothing: link scanners fetch every URL in a message.
+            await send_html(
+                send,
+                200,
+                page(
+                    "Unsubscribe",
+                    "<h1>Unsubscribe?</h1><p>You will no longer receive these emails.</p>"
+                    '<form method="post"><input type="hidden" name="confirm" value="1">'
+                    "<button type=submit>Unsubscribe</button></form>",
+                ),
+            )
+            return
+        if method != "POST":
+            await send_text(send, 405, "method not allowed\n", [(b"allow", b"GET, HEAD, POST")])
+            return
+        form = await read_form(receive)
+        if form is None:
+            await send_text(send, 413, "the request body is too large for an unsubscribe\n")
+            return
+        # RFC 8058: the mailbox provider posts "List-Unsubscribe=One-Click"; the
+        # confirmation page's button posts the form above.
+        one_click = form.get("List-Unsubscribe", [""])[0] == "One-Click"
+        channel = UnsubscribeChannel.one_click if one_click else UnsubscribeChannel.link
+        event = self.context.event(
+            EventKind.unsubscribe, payload.delivery_id, scope, channel=channel
+        )
+        if not await self.context.record(event):
+            await send_text(
+                send,
+                503,
+                "your unsubscribe could not be recorded right now; please try again in a minute\n",
+                [(b"retry-after", b"60")],
+            )
+            return
+        await send_html(
+            send,
+            200,
+            page(
+                "Unsubscribed",
+                "<h1>You are unsubscribed</h1><p>You will get no more of these emails.</p>",
+            ),
+        )
+
+
+def default_pages() -> dict[str, PageHandler]:
+    from maily.tracking.pages import preferences_page, view_online_page
+
+    return {"/p/": preferences_page, "/v/": view_online_page}
