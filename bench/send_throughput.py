@@ -267,21 +267,49 @@ def sender_process(pid: int, wrapped: bool) -> psutil.Process:
     return proc.children()[0] if wrapped and proc.children() else proc
 
 
+def cpu_seconds(proc: psutil.Process) -> float:
+    """User + system CPU of a process so far; 0 once it is gone."""
+    try:
+        times = proc.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def database_backends(database: str) -> list[psutil.Process]:
+    """The PostgreSQL backends serving `database` (their process title names it)."""
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            title = " ".join(proc.info["cmdline"] or ())
+            if title.startswith("postgres:") and f" {database} " in f"{title} ":
+                found.append(proc)
+    return found
+
+
 def run_senders(
-    args: argparse.Namespace, dsn: str, port: int, campaign_id: uuid.UUID
+    args: argparse.Namespace,
+    dsn: str,
+    port: int,
+    campaign_id: uuid.UUID,
+    sink: psutil.Process,
+    database: str,
 ) -> dict[str, Any]:
     env = sender_env(args, dsn, port)
     warm = "import maily.cli, maily.delivery.sender, maily.delivery.transports.smtp"
     subprocess.run([sys.executable, "-c", warm], env=env, check=True)
+    sink_cpu = cpu_seconds(sink)
     started = time.perf_counter()
     command = [sys.executable, "-m", "maily", "sender"]
     procs = []
     for n in range(args.processes):
         wrap: list[str] = []
         if args.profile:
-            # py-spy runs the sender as its child and writes collapsed stacks when it ends.
+            # py-spy runs the sender as its child and writes collapsed stacks when it ends;
+            # --gil samples only the thread holding the GIL: where the CPU goes.
             out = Path(args.profile) / f"sender-{n}.txt"
-            wrap = [args.py_spy, "record", "--format", "raw", "--rate", "50", "-o", str(out), "--"]
+            wrap = [args.py_spy, "record", "--format", "raw", "--rate", "100", "--gil"]
+            wrap += ["-o", str(out), "--"]
         procs.append(
             subprocess.Popen(wrap + command, env=env, stdout=subprocess.DEVNULL, stderr=sys.stderr)
         )
@@ -311,6 +339,13 @@ def run_senders(
             if now - started > args.timeout:
                 raise SystemExit(f"timed out with {counts}")
         elapsed = time.perf_counter() - started
+        # CPU the run cost, per message: the senders (start-up included), smtp-sink,
+        # and the PostgreSQL backends of the senders' connections.
+        cpu = {
+            "sender": sum(cpu_seconds(proc) for proc in watched),
+            "sink": cpu_seconds(sink) - sink_cpu,
+            "postgres": sum(cpu_seconds(proc) for proc in database_backends(database)),
+        }
     finally:
         for proc in watched:
             with contextlib.suppress(psutil.Error):
@@ -328,6 +363,7 @@ def run_senders(
         # From the first settled row on: without process start-up.
         "steady_msgs_per_s": round(sent / steady) if steady > 0 else None,
         "sender_peak_rss_mb": round(peak_rss / 2**20, 1),
+        **{f"{k}_cpu_us_per_msg": round(v / max(sent, 1) * 1e6) for k, v in cpu.items()},
         "ledger": counts,
     }
 
@@ -372,9 +408,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.to_thread(upgrade, dsn)
         _, campaign_id = await build_world(dsn, args.messages, args.links)
         port = free_port()
-        with smtp_sink(port):
+        with smtp_sink(port) as sink:
             log(f"sending {args.messages} messages with {args.processes} sender processes")
-            maily = await asyncio.to_thread(run_senders, args, dsn, port, campaign_id)
+            maily = await asyncio.to_thread(
+                run_senders, args, dsn, port, campaign_id, psutil.Process(sink.pid), name
+            )
             log(f"maily: {maily}")
             source = await asyncio.to_thread(run_smtp_source, port, args.source_messages)
     finally:
