@@ -45,7 +45,6 @@ SINK = Path("/usr/sbin/smtp-sink")
 SOURCE = Path("/usr/sbin/smtp-source")
 DOMAIN = "news.bench.test"
 PUBLIC_URL = "https://mail.bench.test"
-PENDING = ("queued", "leased", "deferred")
 SOURCE_MESSAGES = 20_000
 
 
@@ -184,13 +183,24 @@ async def build_world(url: str, messages: int, links: int) -> tuple[uuid.UUID, u
     return workspace_id, campaign_id
 
 
-def ledger_counts(dsn: str, campaign_id: uuid.UUID) -> dict[str, int]:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT status, count(*) FROM deliveries WHERE campaign_id = %s GROUP BY status",
-            (campaign_id,),
-        ).fetchall()
+def ledger_counts(conn: psycopg.Connection[Any], campaign_id: uuid.UUID) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT status, count(*) FROM deliveries WHERE campaign_id = %s GROUP BY status",
+        (campaign_id,),
+    ).fetchall()
     return {status: int(n) for status, n in rows}
+
+
+def pending_rows(conn: psycopg.Connection[Any], campaign_id: uuid.UUID) -> int:
+    """Rows not settled yet, from the partial index of pending rows (cheaper than a
+    count by status of the whole campaign, which the poll would pay every time)."""
+    row = conn.execute(
+        "SELECT count(*) FROM deliveries WHERE campaign_id = %s"
+        " AND status IN ('queued', 'leased', 'deferred')"
+        " AND workspace_id = (SELECT workspace_id FROM campaigns WHERE id = %s)",
+        (campaign_id, campaign_id),
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def free_port() -> int:
@@ -267,12 +277,49 @@ def sender_process(pid: int, wrapped: bool) -> psutil.Process:
     return proc.children()[0] if wrapped and proc.children() else proc
 
 
+def cpu_seconds(proc: psutil.Process) -> float:
+    """User + system CPU of a process so far; 0 once it is gone."""
+    try:
+        times = proc.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def main_thread_cpu(proc: psutil.Process) -> float:
+    """User + system CPU of a process's main thread (its thread id is its pid)."""
+    try:
+        return sum(t.user_time + t.system_time for t in proc.threads() if t.id == proc.pid)
+    except psutil.Error:
+        return 0.0
+
+
+def database_backends(database: str, but: int) -> list[psutil.Process]:
+    """The PostgreSQL backends serving `database` (their process title names it),
+    except the one with pid `but` (the bench's own)."""
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if proc.pid == but:
+            continue
+        with contextlib.suppress(psutil.Error):
+            title = " ".join(proc.info["cmdline"] or ())
+            if title.startswith("postgres:") and f" {database} " in f"{title} ":
+                found.append(proc)
+    return found
+
+
 def run_senders(
-    args: argparse.Namespace, dsn: str, port: int, campaign_id: uuid.UUID
+    args: argparse.Namespace,
+    dsn: str,
+    port: int,
+    campaign_id: uuid.UUID,
+    sink: psutil.Process,
+    database: str,
 ) -> dict[str, Any]:
     env = sender_env(args, dsn, port)
     warm = "import maily.cli, maily.delivery.sender, maily.delivery.transports.smtp"
     subprocess.run([sys.executable, "-c", warm], env=env, check=True)
+    sink_cpu = cpu_seconds(sink)
     started = time.perf_counter()
     command = [sys.executable, "-m", "maily", "sender"]
     procs = []
@@ -281,7 +328,8 @@ def run_senders(
         if args.profile:
             # py-spy runs the sender as its child and writes collapsed stacks when it ends.
             out = Path(args.profile) / f"sender-{n}.txt"
-            wrap = [args.py_spy, "record", "--format", "raw", "--rate", "50", "-o", str(out), "--"]
+            wrap = [args.py_spy, "record", "--format", "raw", "--rate", "100"]
+            wrap += ["-o", str(out), "--"]
         procs.append(
             subprocess.Popen(wrap + command, env=env, stdout=subprocess.DEVNULL, stderr=sys.stderr)
         )
@@ -290,6 +338,8 @@ def run_senders(
     first_progress: float | None = None
     counts: dict[str, int] = {}
     last_log = started
+    monitor = psycopg.connect(dsn, autocommit=True)
+    monitor_pid = int(monitor.info.backend_pid)
     try:
         while True:
             time.sleep(args.poll)
@@ -298,20 +348,32 @@ def run_senders(
                     peak_rss = max(peak_rss, proc.memory_info().rss)
             if any(p.poll() is not None for p in procs):
                 raise SystemExit("a sender process exited early")
-            counts = ledger_counts(dsn, campaign_id)
-            pending = sum(counts.get(s, 0) for s in PENDING)
+            pending = pending_rows(monitor, campaign_id)
             now = time.perf_counter()
             if first_progress is None and pending < args.messages:
                 first_progress = now
             if now - last_log >= 5:
-                log(f"{now - started:.0f} s: {counts}")
+                log(f"{now - started:.0f} s: {pending} pending")
                 last_log = now
             if pending == 0:
                 break
             if now - started > args.timeout:
-                raise SystemExit(f"timed out with {counts}")
+                raise SystemExit(f"timed out with {pending} rows pending")
         elapsed = time.perf_counter() - started
+        # CPU the run cost, per message: the senders (start-up included), smtp-sink,
+        # and the PostgreSQL backends of the senders' connections.
+        threads = [main_thread_cpu(proc) for proc in watched]
+        cpu = {
+            "sender": sum(cpu_seconds(proc) for proc in watched),
+            # The event loop's thread (leases, SMTP, recording) apart from the threads
+            # that compose; start-up counts to the main thread.
+            "sender_main_thread": sum(threads),
+            "sink": cpu_seconds(sink) - sink_cpu,
+            "postgres": sum(cpu_seconds(proc) for proc in database_backends(database, monitor_pid)),
+        }
+        counts = ledger_counts(monitor, campaign_id)
     finally:
+        monitor.close()
         for proc in watched:
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(signal.SIGTERM)
@@ -328,6 +390,7 @@ def run_senders(
         # From the first settled row on: without process start-up.
         "steady_msgs_per_s": round(sent / steady) if steady > 0 else None,
         "sender_peak_rss_mb": round(peak_rss / 2**20, 1),
+        **{f"{k}_cpu_us_per_msg": round(v / max(sent, 1) * 1e6) for k, v in cpu.items()},
         "ledger": counts,
     }
 
@@ -372,9 +435,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.to_thread(upgrade, dsn)
         _, campaign_id = await build_world(dsn, args.messages, args.links)
         port = free_port()
-        with smtp_sink(port):
+        with smtp_sink(port) as sink:
             log(f"sending {args.messages} messages with {args.processes} sender processes")
-            maily = await asyncio.to_thread(run_senders, args, dsn, port, campaign_id)
+            maily = await asyncio.to_thread(
+                run_senders, args, dsn, port, campaign_id, psutil.Process(sink.pid), name
+            )
             log(f"maily: {maily}")
             source = await asyncio.to_thread(run_smtp_source, port, args.source_messages)
     finally:

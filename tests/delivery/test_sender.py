@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
 
 from prometheus_client import REGISTRY
@@ -302,6 +303,65 @@ async def test_the_loop_sends_everything_and_stops_on_the_stop_event(world: Worl
     rows = await world.rows(campaign_id)
     assert {r.status for r in rows.values()} == {"sent"}
     assert sorted(world.transport.recipients()) == sorted(f"{n}@example.com" for n in names)
+
+
+async def test_lanes_compose_in_turn_on_one_thread_off_the_event_loop(world: World) -> None:
+    names = [f"t{i:02}" for i in range(24)]
+    await world.add_contacts(names, lists=["news"])
+    await world.campaign()
+    threads: set[int] = set()
+    lock = threading.Lock()
+    overlap = threading.Event()
+    state = {"active": 0, "most": 0, "calls": 0}
+    prepare = world.composer.prepare
+
+    async def recording_prepare(campaign: Any) -> Any:
+        prepared = await prepare(campaign)
+        compose = prepared.compose
+
+        def on_thread(delivery: Any, contact: Any) -> Any:
+            with lock:
+                threads.add(threading.get_ident())
+                state["calls"] += 1
+                state["active"] += 1
+                state["most"] = max(state["most"], state["active"])
+                first = state["calls"] == 1
+                if state["active"] > 1:
+                    overlap.set()
+            try:
+                if first:
+                    # The other lanes have their batches meanwhile: were they composed on
+                    # threads of their own, one would start here before the deadline.
+                    overlap.wait(timeout=1.0)
+                return compose(delivery, contact)
+            finally:
+                with lock:
+                    state["active"] -= 1
+
+        prepared.compose = on_thread  # type: ignore[method-assign]
+        return prepared
+
+    world.composer.prepare = recording_prepare  # type: ignore[method-assign]
+    sender = world.sender(batch_size=3, concurrency=4, poll_interval_seconds=0.05)
+    stop = asyncio.Event()
+    everything_sent = asyncio.Event()
+    original = world.transport.send
+
+    async def send_and_watch(messages: Any) -> Any:
+        results = await original(messages)
+        if len(world.transport.messages) >= len(names):
+            everything_sent.set()
+        return results
+
+    world.transport.send = send_and_watch  # type: ignore[method-assign]
+    running = asyncio.create_task(sender.run(stop))
+    await asyncio.wait_for(everything_sent.wait(), timeout=30)
+    stop.set()
+    await asyncio.wait_for(running, timeout=30)
+
+    assert state["most"] == 1
+    assert len(threads) == 1
+    assert threading.get_ident() not in threads
 
 
 async def test_a_batch_slower_than_its_lease_keeps_its_rows(world: World) -> None:

@@ -228,6 +228,11 @@ class DkimSigner:
         if "from" not in self._headers:
             raise ValueError("a DKIM signature must cover From (RFC 6376 §5.4)")
         self._clock = clock
+        self._second = -1
+        self._stamp = b""
+        self._plans: dict[tuple[bytes, ...], _Plan] = {}
+        self._padding = padding.PKCS1v15()
+        self._hash = hashes.SHA256()
         # Everything in the signature header that is the same for every message.
         self._prefix = (
             f" v=1; a={actual.value}; c=relaxed/relaxed;\r\n"
@@ -270,17 +275,59 @@ class DkimSigner:
         headers, body = split_message(message)
         return self.sign_parts(headers, body)
 
-    def sign_parts(self, headers: Sequence[Header], body: bytes) -> bytes:
+    def sign_parts(
+        self,
+        headers: Sequence[Header],
+        body: bytes,
+        canonical: Sequence[bytes | None] | None = None,
+    ) -> bytes:
         """The DKIM-Signature header field for a message given as its header fields
         (name, raw value after the colon) and its body, for callers that assemble
-        the message themselves and so need not parse it back."""
+        the message themselves and so need not parse it back. `canonical` may hold,
+        by position, a field's relaxed form (`canonical_header`) computed in advance,
+        for fields every message of a sender has (None, or a shorter sequence, where
+        it does not)."""
         body_hash = hashlib.sha256(canonical_body(body)).digest()
-        present: dict[bytes, list[Header]] = {}
-        for field_name, field_value in headers:
-            present.setdefault(field_name.strip().lower(), []).append((field_name, field_value))
+        names = tuple(name for name, _ in headers)
+        plan = self._plans.get(names)
+        if plan is None:
+            plan = self._plan(names)
+        known = canonical or ()
+        selected = []
+        for index in plan.picks:
+            done = known[index] if index < len(known) else None
+            selected.append(done if done is not None else canonical_header(*headers[index]))
+        value = b"".join(
+            (self._prefix, self._timestamp(), plan.names, base64.b64encode(body_hash), b";\r\n\tb=")
+        )
+        # The signature header itself is hashed without its trailing CRLF.
+        selected.append(canonical_header(b"DKIM-Signature", value)[:-2])
+        signed = b"".join(selected)
+        if isinstance(self._key, rsa.RSAPrivateKey):
+            raw = self._key.sign(signed, self._padding, self._hash)
+        else:
+            # RFC 8463 §3: Ed25519 signs the SHA-256 digest, not the data.
+            raw = self._key.sign(hashlib.sha256(signed).digest())
+        b64 = base64.b64encode(raw)
+        chunks = [b64[i : i + _B64_LINE] for i in range(0, len(b64), _B64_LINE)]
+        return b"DKIM-Signature:" + value + b"\r\n\t".join(chunks) + b"\r\n"
+
+    def _timestamp(self) -> bytes:
+        """t=, formatted once per second."""
+        now = int(self._clock())
+        if now != self._second:
+            self._stamp, self._second = str(now).encode("ascii"), now
+        return self._stamp
+
+    def _plan(self, fields: tuple[bytes, ...]) -> _Plan:
+        """Which of a message's fields (by position) the signature covers, in h= order,
+        and the h= text: the same for every message with these field names."""
+        present: dict[bytes, list[int]] = {}
+        for position, field_name in enumerate(fields):
+            present.setdefault(field_name.strip().lower(), []).append(position)
         names = [name for name in self._headers if name.encode("ascii") in present]
         names += [name for name in OVERSIGNED_HEADERS if name in names]
-        selected: list[Header] = []
+        picks: list[int] = []
         used: dict[bytes, int] = {}
         for name in names:
             # Bottom-up: the n-th mention of a name covers its n-th instance from the
@@ -290,30 +337,21 @@ class DkimSigner:
             taken = used.get(key, 0)
             used[key] = taken + 1
             if taken < len(instances):
-                selected.append(instances[-1 - taken])
-        value = b"".join(
-            (
-                self._prefix,
-                str(int(self._clock())).encode("ascii"),
-                b"; h=",
-                _fold_names(names),
-                b";\r\n\tbh=",
-                base64.b64encode(body_hash),
-                b";\r\n\tb=",
-            )
-        )
-        canonical = [canonical_header(name, raw) for name, raw in selected]
-        # The signature header itself is hashed without its trailing CRLF.
-        canonical.append(canonical_header(b"DKIM-Signature", value)[:-2])
-        signed = b"".join(canonical)
-        if isinstance(self._key, rsa.RSAPrivateKey):
-            raw = self._key.sign(signed, padding.PKCS1v15(), hashes.SHA256())
-        else:
-            # RFC 8463 §3: Ed25519 signs the SHA-256 digest, not the data.
-            raw = self._key.sign(hashlib.sha256(signed).digest())
-        b64 = base64.b64encode(raw)
-        chunks = [b64[i : i + _B64_LINE] for i in range(0, len(b64), _B64_LINE)]
-        return b"DKIM-Signature:" + value + b"\r\n\t".join(chunks) + b"\r\n"
+                picks.append(instances[-1 - taken])
+        plan = _Plan(tuple(picks), b"; h=" + _fold_names(names) + b";\r\n\tbh=")
+        if len(self._plans) >= _MAX_PLANS:
+            self._plans.clear()
+        self._plans[fields] = plan
+        return plan
+
+
+_MAX_PLANS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    picks: tuple[int, ...]
+    names: bytes  # "; h=…;" up to "bh="
 
 
 def _fold_names(names: Sequence[str]) -> bytes:

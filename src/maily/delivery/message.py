@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
 import secrets
 import time
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
-from maily.delivery.dkim import DkimSigner
+from maily.delivery.dkim import DkimSigner, canonical_header
 from maily.delivery.transports.base import OutgoingMessage
 from maily.delivery.verp import Verp
 
@@ -159,7 +160,17 @@ def _display(address: str, name: str | None) -> str:
 
 
 def _has_long_line(raw: bytes) -> bool:
-    return len(raw) > MAX_LINE and max(map(len, raw.split(b"\n"))) > MAX_LINE
+    """Whether a line (between LFs) is longer than 998 octets. Steps from line start
+    to line start a window at a time: the last LF within the next 999 octets (a C
+    search) starts the next window; none there, and the line is too long."""
+    end = len(raw)
+    start = 0
+    while end - start > MAX_LINE:
+        newline = raw.rfind(b"\n", start, start + MAX_LINE + 1)
+        if newline < 0:
+            return True
+        start = newline + 1
+    return False
 
 
 def _base64_lines(raw: bytes) -> bytes:
@@ -211,13 +222,24 @@ def _header(value: str) -> bytes:
     return b" " + value.encode("ascii")
 
 
+_MIME_VERSION = (b"MIME-Version", b" 1.0")
+_MIME_VERSION_CANONICAL = canonical_header(*_MIME_VERSION)
+_ONE_CLICK = (b"List-Unsubscribe-Post", b" " + ONE_CLICK.encode("ascii"))
+_ONE_CLICK_CANONICAL = canonical_header(*_ONE_CLICK)
+
+
 @dataclass(frozen=True, slots=True)
 class _Shared:
-    """The header fields every message of one builder has, encoded once."""
+    """What every message of one builder has, encoded (and canonicalised for the
+    DKIM signature) once."""
 
     before_to: tuple[tuple[bytes, bytes], ...]
+    before_to_canonical: tuple[bytes, ...]
     after_unsubscribe: tuple[tuple[bytes, bytes], ...]
-    extra: tuple[tuple[str, str], ...]
+    after_unsubscribe_canonical: tuple[bytes, ...]
+    listed_after: tuple[tuple[str, str], ...]
+    tags: dict[str, str]
+    from_display: str
 
 
 class MessageBuilder:
@@ -285,7 +307,25 @@ class MessageBuilder:
         if self._feedback_id:
             after.append((b"Feedback-ID", _header(self._feedback_id)))
         after += [(name.encode("ascii"), _header(value)) for name, value in extra]
-        self._shared = _Shared(tuple(before_to), tuple(after), tuple(extra))
+        listed_after = []
+        if self._list_id:
+            listed_after.append(("List-Id", self._list_id))
+        if self._feedback_id:
+            listed_after.append(("Feedback-ID", self._feedback_id))
+        tags = {"workspace_id": str(workspace_id)}
+        if campaign_id is not None:
+            tags["campaign_id"] = str(campaign_id)
+        self._shared = _Shared(
+            before_to=tuple(before_to),
+            before_to_canonical=tuple(canonical_header(*field) for field in before_to),
+            after_unsubscribe=tuple(after),
+            after_unsubscribe_canonical=tuple(canonical_header(*field) for field in after),
+            listed_after=(*listed_after, *extra),
+            tags=tags,
+            from_display=_display(self._from_email, self._from_name),
+        )
+        self._boundary_prefix = b"=_mly_" + secrets.token_hex(8).encode("ascii")
+        self._boundaries = itertools.count()
 
     def build(
         self,
@@ -307,14 +347,19 @@ class MessageBuilder:
         to = _mailbox(recipient, recipient_name)
         clean_subject = _clean(subject)
         message_id = f"<{delivery_id or uuid.uuid4()}@{self.sending_domain}>"
+        shared = self._shared
+        # The fields in order, and by position the relaxed form of those every message
+        # shares (worked out once, in __init__), for the signer.
         headers: list[tuple[bytes, bytes]] = [
-            *self._shared.before_to,
+            *shared.before_to,
             (b"To", _header(to)),
             (b"Subject", b" " + encode_text(clean_subject).encode("ascii")),
             (b"Date", b" " + self._clock.now()),
             (b"Message-ID", _header(message_id)),
-            (b"MIME-Version", b" 1.0"),
+            _MIME_VERSION,
         ]
+        canonical: list[bytes | None] = [*shared.before_to_canonical, None, None, None, None]
+        canonical.append(_MIME_VERSION_CANONICAL)
         listed: list[tuple[str, str]] = [("Message-ID", message_id)]
         if self._reply_to:
             listed.append(("Reply-To", self._reply_to))
@@ -333,31 +378,34 @@ class MessageBuilder:
                 # Folded after the comma when one line would pass 78 columns.
                 written = value if len(value) <= 60 else f"{written},\r\n {mailto}"
             headers.append((b"List-Unsubscribe", _header(written)))
-            headers.append((b"List-Unsubscribe-Post", b" " + ONE_CLICK.encode("ascii")))
+            headers.append(_ONE_CLICK)
+            canonical += (None, _ONE_CLICK_CANONICAL)
             listed += [("List-Unsubscribe", value), ("List-Unsubscribe-Post", ONE_CLICK)]
-        headers += self._shared.after_unsubscribe
-        if self._list_id:
-            listed.append(("List-Id", self._list_id))
-        if self._feedback_id:
-            listed.append(("Feedback-ID", self._feedback_id))
-        listed += self._shared.extra
+        headers += shared.after_unsubscribe
+        canonical += shared.after_unsubscribe_canonical
+        listed += shared.listed_after
 
         if html and text:
-            boundary = b"=_mly_" + secrets.token_hex(12).encode("ascii")
+            boundary = self._boundary()
             text_headers, text_body = _part(text, b"plain")
             html_headers, html_body = _part(html, b"html")
-            delimiter = b"\r\n--" + boundary + b"\r\n"
             body = b"".join(
                 (
-                    b"--" + boundary + b"\r\n",
+                    b"--",
+                    boundary,
+                    b"\r\n",
                     text_headers,
                     b"\r\n",
                     text_body,
-                    delimiter,
+                    b"\r\n--",
+                    boundary,
+                    b"\r\n",
                     html_headers,
                     b"\r\n",
                     html_body,
-                    b"\r\n--" + boundary + b"--\r\n",
+                    b"\r\n--",
+                    boundary,
+                    b"--\r\n",
                 )
             )
             headers.append(
@@ -370,14 +418,13 @@ class MessageBuilder:
                 headers.append((field, field_value))
             body = part_body if part_body.endswith(b"\r\n") else part_body + b"\r\n"
 
-        head = b"".join(name + b":" + value + b"\r\n" for name, value in headers)
-        signature = self.signer.sign_parts(headers, body) if self.signer else b""
+        head = b"".join([name + b":" + value + b"\r\n" for name, value in headers])
+        signature = self.signer.sign_parts(headers, body, canonical) if self.signer else b""
         data = b"".join((signature, head, b"\r\n", body))
-        tags = {"workspace_id": str(self.workspace_id)}
-        if self.campaign_id is not None:
-            tags["campaign_id"] = str(self.campaign_id)
         if delivery_id is not None:
-            tags["delivery_id"] = str(delivery_id)
+            tags = {**shared.tags, "delivery_id": str(delivery_id)}
+        else:
+            tags = dict(shared.tags)
         if metadata:
             tags.update(metadata)
         return OutgoingMessage(
@@ -386,7 +433,7 @@ class MessageBuilder:
             envelope_from=self.verp.address(delivery_id, self.return_path_domain),
             recipient=recipient,
             data=data,
-            from_header=_display(self._from_email, self._from_name),
+            from_header=shared.from_display,
             to_header=_display(recipient, recipient_name),
             subject=clean_subject,
             html=html,
@@ -394,6 +441,12 @@ class MessageBuilder:
             headers=tuple(listed),
             metadata=tags,
         )
+
+    def _boundary(self) -> bytes:
+        """A multipart boundary no part can hold: a random prefix drawn once per
+        builder (unknown to whoever writes a template or contact data) and a counter,
+        instead of a read of the system's random source per message."""
+        return self._boundary_prefix + b"%012x" % next(self._boundaries)
 
 
 def outgoing_message(

@@ -6,6 +6,7 @@ one workspace."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Integer,
+    Interval,
     String,
     Uuid,
     and_,
@@ -231,121 +233,18 @@ class DeliveryRepository:
         are simply not chosen, so pausing takes effect with the next batch. In the
         same statement each row's contact is checked again: one who unsubscribed,
         bounced or got suppressed since the ledger was made is settled as skipped."""
-        now = func.now()
-        campaign_sending = (
-            exists()
-            .where(
-                Campaign.workspace_id == Delivery.workspace_id,
-                Campaign.id == Delivery.campaign_id,
-                Campaign.status == "sending",
-            )
-            .correlate(Delivery)
-        )
-        due = (
-            select(Delivery.workspace_id, Delivery.id)
-            .where(Delivery.status.in_(LEASABLE), Delivery.send_after <= now, campaign_sending)
-            .order_by(Delivery.send_after, Delivery.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=Delivery)
-            .cte("due")
-        )
-        expired = (
-            select(Delivery.workspace_id, Delivery.id)
-            .where(
-                Delivery.status == DeliveryStatus.leased,
-                Delivery.lease_expires_at < now,
-                not_(
-                    and_(
-                        Delivery.lease_owner == owner,
-                        Delivery.id == any_(bindparam("held", list(held), type_=ARRAY(Uuid()))),
-                    )
-                ),
-                campaign_sending,
-            )
-            .order_by(Delivery.lease_expires_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=Delivery)
-            .cte("expired")
-        )
-        chosen = union_all(
-            select(due.c.workspace_id, due.c.id), select(expired.c.workspace_id, expired.c.id)
-        ).cte("chosen")
-        # Each chosen row's contact, checked once: still mailable at all, and not gone
-        # from the very lists this campaign goes to (say by its own unsubscribe link)
-        # unless still subscribed to another of them.
-        row = aliased(Delivery, name="picked")
-        on_campaign_lists = [
-            ListMembership.workspace_id == row.workspace_id,
-            ListMembership.contact_id == row.contact_id,
-            ListMembership.list_id == any_(Campaign.list_ids),
-        ]
-        left_campaign_lists = and_(
-            exists().where(*on_campaign_lists, ListMembership.status == "unsubscribed"),
-            not_(exists().where(*on_campaign_lists, ListMembership.status == "subscribed")),
-        )
-        checked = (
-            select(
-                row.workspace_id,
-                row.id,
-                and_(sendable(None), not_(left_campaign_lists)).label("mailable"),
-                Contact.first_name,
-                Contact.last_name,
-                Contact.timezone,
-                Contact.locale,
-                Contact.fields,
-                Contact.tags,
-            )
-            .select_from(chosen)
-            .join(row, and_(row.workspace_id == chosen.c.workspace_id, row.id == chosen.c.id))
-            .join(
-                Contact,
-                and_(Contact.workspace_id == row.workspace_id, Contact.id == row.contact_id),
-            )
-            .join(
-                Campaign,
-                and_(Campaign.workspace_id == row.workspace_id, Campaign.id == row.campaign_id),
-            )
-            .subquery("checked")
-        )
-        mailable = checked.c.mailable
-        statement = (
-            update(Delivery)
-            .where(Delivery.workspace_id == checked.c.workspace_id, Delivery.id == checked.c.id)
-            .values(
-                status=case((mailable, DeliveryStatus.leased.value), else_="skipped"),
-                lease_owner=case((mailable, owner), else_=None),
-                lease_expires_at=case(
-                    (mailable, now + timedelta(seconds=lease_seconds)), else_=None
-                ),
-                attempts=case((mailable, Delivery.attempts + 1), else_=Delivery.attempts),
-                first_attempt_at=case(
-                    (mailable, func.coalesce(Delivery.first_attempt_at, now)),
-                    else_=Delivery.first_attempt_at,
-                ),
-                last_detail=case((mailable, Delivery.last_detail), else_=SKIPPED_DETAIL),
-                updated_at=now,
-            )
-            .returning(
-                Delivery.workspace_id,
-                Delivery.id,
-                Delivery.campaign_id,
-                Delivery.contact_id,
-                Delivery.variant,
-                Delivery.email,
-                Delivery.attempts,
-                Delivery.first_attempt_at,
-                Delivery.status,
-                checked.c.first_name,
-                checked.c.last_name,
-                checked.c.timezone,
-                checked.c.locale,
-                checked.c.fields,
-                checked.c.tags,
-            )
-        )
+        params = {
+            "owner": owner,
+            "batch": limit,
+            "lease_for": timedelta(seconds=lease_seconds),
+            "held": list(held),
+        }
+        # Core, not ORM, execution: the statement returns plain rows, and nothing
+        # here needs the session's identity map.
+        connection = await self.session.connection()
         rows: list[LeasedRow] = []
         skipped: list[tuple[uuid.UUID, uuid.UUID]] = []
-        for r in await self.session.execute(statement):
+        for r in await connection.execute(_lease_statement(), params):
             if r.status != DeliveryStatus.leased:
                 skipped.append((r.workspace_id, r.campaign_id))
                 continue
@@ -598,3 +497,125 @@ class DeliveryRepository:
             )
         )
         return bool((await self.session.execute(query)).scalar())
+
+
+@functools.cache
+def _lease_statement() -> Any:
+    """The lease (see `DeliveryRepository.lease`) as one statement, built once per
+    process with bind parameters `owner`, `batch`, `lease_for` and `held`: building
+    and caching a statement of this size is most of a batch's lease otherwise."""
+    owner = bindparam("owner", type_=String())
+    batch = bindparam("batch", type_=Integer())
+    now = func.now()
+    campaign_sending = (
+        exists()
+        .where(
+            Campaign.workspace_id == Delivery.workspace_id,
+            Campaign.id == Delivery.campaign_id,
+            Campaign.status == "sending",
+        )
+        .correlate(Delivery)
+    )
+    due = (
+        select(Delivery.workspace_id, Delivery.id)
+        .where(Delivery.status.in_(LEASABLE), Delivery.send_after <= now, campaign_sending)
+        .order_by(Delivery.send_after, Delivery.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True, of=Delivery)
+        .cte("due")
+    )
+    expired = (
+        select(Delivery.workspace_id, Delivery.id)
+        .where(
+            Delivery.status == DeliveryStatus.leased,
+            Delivery.lease_expires_at < now,
+            not_(
+                and_(
+                    Delivery.lease_owner == owner,
+                    Delivery.id == any_(bindparam("held", type_=ARRAY(Uuid()))),
+                )
+            ),
+            campaign_sending,
+        )
+        .order_by(Delivery.lease_expires_at)
+        .limit(batch)
+        .with_for_update(skip_locked=True, of=Delivery)
+        .cte("expired")
+    )
+    chosen = union_all(
+        select(due.c.workspace_id, due.c.id), select(expired.c.workspace_id, expired.c.id)
+    ).cte("chosen")
+    # Each chosen row's contact, checked once: still mailable at all, and not gone
+    # from the very lists this campaign goes to (say by its own unsubscribe link)
+    # unless still subscribed to another of them.
+    row = aliased(Delivery, name="picked")
+    on_campaign_lists = [
+        ListMembership.workspace_id == row.workspace_id,
+        ListMembership.contact_id == row.contact_id,
+        ListMembership.list_id == any_(Campaign.list_ids),
+    ]
+    left_campaign_lists = and_(
+        exists().where(*on_campaign_lists, ListMembership.status == "unsubscribed"),
+        not_(exists().where(*on_campaign_lists, ListMembership.status == "subscribed")),
+    )
+    checked = (
+        select(
+            row.workspace_id,
+            row.id,
+            and_(sendable(None), not_(left_campaign_lists)).label("mailable"),
+            Contact.first_name,
+            Contact.last_name,
+            Contact.timezone,
+            Contact.locale,
+            Contact.fields,
+            Contact.tags,
+        )
+        .select_from(chosen)
+        .join(row, and_(row.workspace_id == chosen.c.workspace_id, row.id == chosen.c.id))
+        .join(
+            Contact,
+            and_(Contact.workspace_id == row.workspace_id, Contact.id == row.contact_id),
+        )
+        .join(
+            Campaign,
+            and_(Campaign.workspace_id == row.workspace_id, Campaign.id == row.campaign_id),
+        )
+        .subquery("checked")
+    )
+    mailable = checked.c.mailable
+    statement = (
+        update(Delivery)
+        .where(Delivery.workspace_id == checked.c.workspace_id, Delivery.id == checked.c.id)
+        .values(
+            status=case((mailable, DeliveryStatus.leased.value), else_="skipped"),
+            lease_owner=case((mailable, owner), else_=None),
+            lease_expires_at=case(
+                (mailable, now + bindparam("lease_for", type_=Interval())), else_=None
+            ),
+            attempts=case((mailable, Delivery.attempts + 1), else_=Delivery.attempts),
+            first_attempt_at=case(
+                (mailable, func.coalesce(Delivery.first_attempt_at, now)),
+                else_=Delivery.first_attempt_at,
+            ),
+            last_detail=case((mailable, Delivery.last_detail), else_=SKIPPED_DETAIL),
+            updated_at=now,
+        )
+        .returning(
+            Delivery.workspace_id,
+            Delivery.id,
+            Delivery.campaign_id,
+            Delivery.contact_id,
+            Delivery.variant,
+            Delivery.email,
+            Delivery.attempts,
+            Delivery.first_attempt_at,
+            Delivery.status,
+            checked.c.first_name,
+            checked.c.last_name,
+            checked.c.timezone,
+            checked.c.locale,
+            checked.c.fields,
+            checked.c.tags,
+        )
+    )
+    return statement

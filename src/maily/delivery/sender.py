@@ -26,6 +26,7 @@ import socket
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from time import perf_counter
@@ -132,6 +133,7 @@ class Sender:
         self._prepared: dict[uuid.UUID, _Prepared] = {}
         # Ids of rows a batch of this sender is working on, from lease to record.
         self._held: set[uuid.UUID] = set()
+        self._composing: ThreadPoolExecutor | None = None
 
     # -- one batch --------------------------------------------------------------------
 
@@ -287,8 +289,12 @@ class Sender:
         if not rows:
             return []
         # Rendering and signing are CPU work: off the event loop, so leases and other
-        # batches' network I/O keep moving meanwhile.
-        composed = await asyncio.to_thread(self._compose_all, rows, prepared)
+        # batches' network I/O keep moving meanwhile. One composing thread per sender:
+        # lanes compose in turn, since more threads only take turns at the GIL and
+        # spend CPU doing so (the signature itself runs with the GIL released).
+        composed = await asyncio.get_running_loop().run_in_executor(
+            self._composing_thread(), self._compose_all, rows, prepared
+        )
         messages = [m for m in composed if isinstance(m, OutgoingMessage)]
         allowed = await self._pace(messages)
         to_send = [m for m, ok in zip(messages, allowed, strict=True) if ok]
@@ -373,6 +379,11 @@ class Sender:
             await asyncio.sleep(max(waits))  # pacing to the rate, not synchronisation
         return allowed
 
+    def _composing_thread(self) -> ThreadPoolExecutor:
+        if self._composing is None:
+            self._composing = ThreadPoolExecutor(1, thread_name_prefix="sender-compose")
+        return self._composing
+
     # -- the loop ---------------------------------------------------------------------
 
     async def _lane(self, stop: asyncio.Event) -> None:
@@ -396,9 +407,14 @@ class Sender:
             batch_size=self.settings.batch_size,
             concurrency=self.settings.concurrency,
         )
-        async with asyncio.TaskGroup() as group:
-            for lane in range(self.settings.concurrency):
-                group.create_task(self._lane(stop), name=f"sender-lane-{lane}")
+        try:
+            async with asyncio.TaskGroup() as group:
+                for lane in range(self.settings.concurrency):
+                    group.create_task(self._lane(stop), name=f"sender-lane-{lane}")
+        finally:
+            if self._composing is not None:
+                self._composing.shutdown(wait=False)
+                self._composing = None
         _log.info("sender stopped", owner=self.owner)
 
 

@@ -436,7 +436,7 @@ def locate_render_problem(
     values = dict(variables, _mly_links=[], _mly_open_url=None, _mly_preheader="")
     try:
         with render_deadline(limits.timeout_seconds):
-            environment.prepare(bare).render(values, limits.max_output_chars)
+            environment.prepare(bare, direct=False).render(values, limits.max_output_chars)
     except Exception as exc:
         line = None
         traceback = exc.__traceback__

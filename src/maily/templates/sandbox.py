@@ -40,6 +40,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.filters import FILTERS
 from jinja2.runtime import Context, LoopContext, markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import escape
 
 __all__ = [
     "ALLOWED_FILTERS",
@@ -319,13 +320,17 @@ class TemplateEnvironment(ImmutableSandboxedEnvironment):
             lineno=lineno,
         )
 
-    def prepare(self, source: str) -> SandboxedTemplate:
-        """Compile `source` (TemplateSyntaxError with its line if it does not)."""
+    def prepare(self, source: str, *, direct: bool = True) -> SandboxedTemplate:
+        """Compile `source` (TemplateSyntaxError with its line if it does not). With
+        `direct`, a template that only outputs values (see `_DirectPlan`) also gets a
+        plan that renders it without Jinja's per-render machinery."""
         tree = self.parse(source)
         repeats = any(True for _ in tree.find_all((nodes.For, nodes.Macro, nodes.CallBlock)))
         code = self.compile(tree)
         return SandboxedTemplate(
-            self.template_class.from_code(self, code, self.make_globals(None)), repeats
+            self.template_class.from_code(self, code, self.make_globals(None)),
+            repeats,
+            _plan(self, tree.body) if direct else None,
         )
 
     @staticmethod
@@ -350,9 +355,16 @@ class SandboxedTemplate:
 
     template: Template
     repeats: bool
+    direct: _DirectPlan | None = None
 
     def render(self, variables: Mapping[str, Any], max_output_chars: int) -> str:
         """Render inside a `render_deadline()`; RenderLimitExceeded past the limit."""
+        if self.direct is not None:
+            # No loops, so no deadline to watch: each value is bounded on its own.
+            output = self.direct.render(variables)
+            if len(output) > max_output_chars:
+                raise RenderLimitExceeded(_too_large(max_output_chars))
+            return output
         template = self.template
         # new_context copies the mapping into its own dict; any Mapping does.
         context = template.new_context(cast(dict[str, Any], variables))
@@ -379,3 +391,216 @@ class SandboxedTemplate:
 
 def _too_large(limit: int) -> str:
     return f"the rendered message is larger than {limit} characters"
+
+
+# -- direct rendering ------------------------------------------------------------------
+#
+# Most mail templates are text with values in it: `{{ contact.first_name | default("there")
+# }}`, `{{ workspace.name }}`, link slots, and `{% if %}` around a part. For those, Jinja's
+# per-render work (a context, a generator, one call per value) costs more than the values
+# themselves. A _DirectPlan renders such a template as its static pieces with the values
+# put in, and gets each value exactly as Jinja's compiled code would: names from the
+# variables then the globals, else `environment.undefined`; attributes and items through
+# the sandbox's own `getattr`/`getitem`; filters from the environment's allow-list with
+# constant arguments; escaped with markupsafe's `escape` when autoescaping, else `str`.
+# Anything else (loops, macros, calls, operators, assignments, includes) is left to Jinja.
+
+Getter = Callable[[Mapping[str, Any]], Any]
+_LINKS = "_mly_links"
+
+
+def _plan(environment: TemplateEnvironment, body: list[nodes.Node]) -> _DirectPlan | None:
+    pieces: list[str] = []
+    values: list[tuple[int, Getter]] = []
+    links: list[tuple[int, int]] = []
+    convert: Callable[[Any], str] = escape if environment.autoescape else str
+    for statement in body:
+        if isinstance(statement, nodes.Output):
+            for child in statement.nodes:
+                if isinstance(child, nodes.TemplateData):
+                    pieces.append(child.data)
+                    continue
+                link = _link_slot(child)
+                if link is not None:
+                    links.append((len(pieces), link))
+                    pieces.append("")
+                    continue
+                getter = _expression(environment, child)
+                if getter is None:
+                    return None
+                values.append((len(pieces), _converted(getter, convert)))
+                pieces.append("")
+        elif isinstance(statement, nodes.If):
+            branch = _branch(environment, statement)
+            if branch is None:
+                return None
+            values.append((len(pieces), branch))
+            pieces.append("")
+        else:
+            return None
+    return _DirectPlan(
+        tuple(pieces),
+        tuple(values),
+        tuple(links),
+        max((i for _, i in links), default=-1) + 1,
+        environment,
+        bool(environment.autoescape),
+    )
+
+
+def _converted(getter: Getter, convert: Callable[[Any], str]) -> Getter:
+    return lambda variables: convert(getter(variables))
+
+
+def _branch(environment: TemplateEnvironment, node: nodes.If) -> Getter | None:
+    """`{% if %}…{% elif %}…{% else %}…{% endif %}`: the first branch whose test holds."""
+    test = _expression(environment, node.test)
+    then = _plan(environment, node.body)
+    if test is None or then is None:
+        return None
+    otherwise: Getter | None
+    if node.elif_:
+        rest = nodes.If(node.elif_[0].test, node.elif_[0].body, node.elif_[1:], node.else_)
+        otherwise = _branch(environment, rest)
+        if otherwise is None:
+            return None
+    elif node.else_:
+        plan = _plan(environment, node.else_)
+        if plan is None:
+            return None
+        otherwise = plan.render
+    else:
+        otherwise = None
+    render_then = then.render
+    if otherwise is None:
+        return lambda variables: render_then(variables) if test(variables) else ""
+    render_else = otherwise
+    return lambda variables: render_then(variables) if test(variables) else render_else(variables)
+
+
+def _link_slot(node: nodes.Node) -> int | None:
+    """`{{ _mly_links[i] }}`, the slot the compiler puts where a tracked link was."""
+    if (
+        isinstance(node, nodes.Getitem)
+        and isinstance(node.node, nodes.Name)
+        and node.node.name == _LINKS
+        and isinstance(node.arg, nodes.Const)
+        and type(node.arg.value) is int
+    ):
+        return int(node.arg.value)
+    return None
+
+
+def _expression(environment: TemplateEnvironment, node: nodes.Node) -> Getter | None:
+    if isinstance(node, nodes.Const):
+        return _constant(node.value)
+    if isinstance(node, nodes.Name) and node.ctx == "load":
+        return _name(environment, node.name)
+    if isinstance(node, nodes.Filter):
+        return _filter(environment, node)
+    if not isinstance(node, nodes.Getattr | nodes.Getitem | nodes.Not):
+        return None
+    inner = _expression(environment, node.node)
+    if inner is None:
+        return None
+    if isinstance(node, nodes.Getattr):
+        return _looked_up(inner, environment.getattr, node.attr)
+    if isinstance(node, nodes.Getitem):
+        if not isinstance(node.arg, nodes.Const):
+            return None
+        return _looked_up(inner, environment.getitem, node.arg.value)
+    return _negated(inner)
+
+
+def _constant(value: Any) -> Getter:
+    return lambda variables: value
+
+
+def _looked_up(inner: Getter, lookup: Callable[[Any, Any], Any], key: Any) -> Getter:
+    return lambda variables: lookup(inner(variables), key)
+
+
+def _negated(inner: Getter) -> Getter:
+    return lambda variables: not inner(variables)
+
+
+def _name(environment: TemplateEnvironment, name: str) -> Getter:
+    globals_, undefined = environment.globals, environment.undefined
+
+    def get(variables: Mapping[str, Any]) -> Any:
+        if name in variables:
+            return variables[name]
+        if name in globals_:
+            return globals_[name]
+        return undefined(name=name)
+
+    return get
+
+
+def _filter(environment: TemplateEnvironment, node: nodes.Filter) -> Getter | None:
+    function = environment.filters.get(node.name)
+    if (
+        function is None
+        or node.node is None
+        or node.dyn_args is not None
+        or node.dyn_kwargs is not None
+        # Filters that take the context, eval context or environment stay with Jinja.
+        or getattr(function, "jinja_pass_arg", None) is not None
+        or not all(isinstance(arg, nodes.Const) for arg in node.args)
+        or not all(isinstance(kw.value, nodes.Const) for kw in node.kwargs)
+    ):
+        return None
+    inner = _expression(environment, node.node)
+    if inner is None:
+        return None
+    args = tuple(cast(nodes.Const, arg).value for arg in node.args)
+    keywords = [cast(nodes.Keyword, kw) for kw in node.kwargs]
+    kwargs: dict[str, Any] = {kw.key: cast(nodes.Const, kw.value).value for kw in keywords}
+    return _filtered(inner, function, args, kwargs)
+
+
+def _filtered(
+    inner: Getter, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Getter:
+    if kwargs:
+        return lambda variables: function(inner(variables), *args, **kwargs)
+    return lambda variables: function(inner(variables), *args)
+
+
+@dataclass(frozen=True, slots=True)
+class _DirectPlan:
+    """A template as static pieces and the positions its values go to."""
+
+    pieces: tuple[str, ...]
+    values: tuple[tuple[int, Getter], ...]
+    links: tuple[tuple[int, int], ...]  # (position, link index)
+    links_needed: int  # the highest link index + 1
+    environment: TemplateEnvironment
+    autoescape: bool
+
+    def render(self, variables: Mapping[str, Any]) -> str:
+        out = list(self.pieces)
+        for position, getter in self.values:
+            out[position] = getter(variables)
+        if self.links:
+            self._put_links(out, variables)
+        return "".join(out)
+
+    def _put_links(self, out: list[str], variables: Mapping[str, Any]) -> None:
+        found = variables.get(_LINKS)
+        if type(found) is list and len(found) >= self.links_needed:
+            urls = [found[i] for _, i in self.links]
+        else:  # what Jinja would make of it: the sandbox's getitem, undefined if absent
+            getter = _name(self.environment, _LINKS)
+            urls = [self.environment.getitem(getter(variables), i) for _, i in self.links]
+        if all(type(url) is str for url in urls):
+            if self.autoescape:
+                # One escape for all: a NUL joins them (no URL holds one; else one each).
+                joined = str(escape("\0".join(urls)))
+                escaped = joined.split("\0")
+                urls = escaped if len(escaped) == len(urls) else [escape(u) for u in urls]
+        else:
+            convert: Callable[[Any], str] = escape if self.autoescape else str
+            urls = [convert(url) for url in urls]
+        for (position, _), url in zip(self.links, urls, strict=True):
+            out[position] = url
