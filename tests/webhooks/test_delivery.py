@@ -17,7 +17,7 @@ from maily.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from maily.webhooks.client import WebhookClient
 from maily.webhooks.delivering import deliver, retry_delay_seconds
 from maily.webhooks.service import WebhookService
-from maily.webhooks.signing import verify_signature
+from maily.webhooks.signing import InvalidSignature, verify_signature
 from tests.webhooks.receiver import Receiver, running_receiver
 from tests.webhooks.support import (
     caller,
@@ -72,12 +72,13 @@ async def test_a_delivery_is_signed_so_the_receiver_can_verify_it(
     assert request.headers["maily-event-type"] == "email.opened"
     assert request.headers["content-type"] == "application/json"
     body = json.loads(request.body)
-    assert body["type"] == "email.opened" and body["workspace_id"] == str(workspace_id)
+    assert body["type"] == "email.opened"
+    assert body["workspace_id"] == str(workspace_id)
     assert body["data"]["email"] == "ann1@example.com"
     # A receiver holding another secret, or a changed body, does not verify.
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidSignature):
         verify_signature("whsec_other", request.headers["maily-signature"], request.body)
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidSignature):
         verify_signature(secret, request.headers["maily-signature"], request.body + b" ")
 
 
@@ -113,16 +114,20 @@ async def test_failures_are_retried_with_growing_delays_and_every_attempt_is_log
         (2, "failed", 503),
         (3, "succeeded", 200),
     ]
-    assert log[0].error == "the endpoint answered HTTP 500" and log[0].response_excerpt == "nope"
-    assert log[2].error is None and all(a.duration_ms >= 0 for a in log)
+    assert log[0].error == "the endpoint answered HTTP 500"
+    assert log[0].response_excerpt == "nope"
+    assert log[2].error is None
+    assert all(a.duration_ms >= 0 for a in log)
     # The same log through the service the API uses.
     page = await WebhookService(session, test_settings).deliveries(
         caller(workspace_id), endpoint_id, PageParams(limit=10, after=None)
     )
     assert [a.response_status for a in page[0].attempt_log] == [500, 503, 200]
-    assert page[0].status == "succeeded" and page[0].attempts == 3
+    assert page[0].status == "succeeded"
+    assert page[0].attempts == 3
     endpoint = await session.get(WebhookEndpoint, (workspace_id, endpoint_id))
-    assert endpoint is not None and endpoint.consecutive_failures == 0
+    assert endpoint is not None
+    assert endpoint.consecutive_failures == 0
     # A late duplicate run of an attempt finds the delivery settled and sends nothing.
     assert (await run(session, hooks, workspace_id, delivery_id)).attempt is None
     assert len(receiver.requests) == 3
@@ -153,7 +158,9 @@ async def test_a_delivery_gives_up_after_its_attempts(
     assert last.status == "failed"
     assert len(session.jobs.pending) == 1  # only the retry after the first attempt
     delivery = await session.get(WebhookDelivery, (workspace_id, delivery_id))
-    assert delivery is not None and delivery.status == "failed" and delivery.attempts == 2
+    assert delivery is not None
+    assert delivery.status == "failed"
+    assert delivery.attempts == 2
 
 
 async def test_an_endpoint_failing_again_and_again_is_disabled(
@@ -175,7 +182,8 @@ async def test_an_endpoint_failing_again_and_again_is_disabled(
     assert endpoint is not None
     await session.refresh(endpoint)
     assert endpoint.enabled is False
-    assert endpoint.disabled_reason is not None and "3 failed attempts" in endpoint.disabled_reason
+    assert endpoint.disabled_reason is not None
+    assert "3 failed attempts" in endpoint.disabled_reason
     # The other delivery is cancelled on its next run, without a request.
     assert (await run(session, hooks, workspace_id, second)).status == "cancelled"
     assert len(receiver.requests) == 3
@@ -196,8 +204,11 @@ async def test_with_default_settings_loopback_is_refused_at_send_time(
 
     assert outcome.status == "pending"
     [attempt] = await attempts(session, delivery_id)
-    assert attempt.outcome == "failed" and attempt.response_status is None
-    assert attempt.error is not None and "refused" in attempt.error and "loopback" in attempt.error
+    assert attempt.outcome == "failed"
+    assert attempt.response_status is None
+    assert attempt.error is not None
+    assert "refused" in attempt.error
+    assert "loopback" in attempt.error
     # Fully default settings refuse it as well (plain http).
     await run(session, WebhookSettings(), workspace_id, delivery_id)
     assert "https" in (await attempts(session, delivery_id))[1].error  # type: ignore[operator]
@@ -268,7 +279,8 @@ async def test_redirects_are_failures_and_never_followed(
     await run(session, test_settings.webhooks, workspace_id, delivery_id)
 
     [attempt] = await attempts(session, delivery_id)
-    assert attempt.outcome == "failed" and attempt.response_status == 302
+    assert attempt.outcome == "failed"
+    assert attempt.response_status == 302
     assert "redirect" in (attempt.error or "")
     assert len(receiver.requests) == 1
 
@@ -285,5 +297,6 @@ async def test_an_unreachable_endpoint_is_logged_as_a_connection_error(
     await run(session, webhook_settings(), workspace_id, delivery_id)
 
     [attempt] = await attempts(session, delivery_id)
-    assert attempt.outcome == "failed" and attempt.response_status is None
+    assert attempt.outcome == "failed"
+    assert attempt.response_status is None
     assert "could not connect" in (attempt.error or "")

@@ -104,7 +104,8 @@ async def test_entries_become_deliveries_once_and_are_acknowledged_after_commit(
     assert pending["pending"] == 0
     for delivery in made:
         job = await job_queue_for_requests.job(deliver_job_key(delivery.id, 1))
-        assert job is not None and job.status is JobStatus.queued
+        assert job is not None
+        assert job.status is JobStatus.queued
         assert job.kwargs["delivery_id"] == str(delivery.id)
 
     # Replaying the same entries (a crash before the ack) makes nothing new.
@@ -155,4 +156,5 @@ async def test_a_restarted_consumer_finishes_its_own_unacknowledged_entries_firs
     pending = await again.read_own_pending()
     await again.handle(pending)
 
-    assert len(pending) == 1 and len(await deliveries(world)) == 1
+    assert len(pending) == 1
+    assert len(await deliveries(world)) == 1
