@@ -239,8 +239,7 @@ class WebhookSettings(BaseModel):
     max_endpoints_per_workspace: int = Field(default=20, ge=1)
     # Receivers should refuse signatures older than this (documented, used by `verify`).
     signature_tolerance_seconds: int = Field(default=300, ge=1)
-    # The event stream the dispatcher reads in its consumer group.
-    stream_key: str = "maily:events"
+    # The dispatcher's consumer group on the event stream (`analytics.stream_key`).
     consumer_group: str = "webhooks"
     batch_size: int = Field(default=200, ge=1, le=5000)
     block_milliseconds: int = Field(default=1000, ge=1)

@@ -32,8 +32,11 @@ async def world(engine: AsyncEngine, job_queue_for_requests: JobQueue) -> AsyncI
 
 @pytest.fixture
 def hook_settings(settings: Settings) -> Settings:
-    return with_webhooks(
-        settings, stream_key=f"test:events:{uuid.uuid4().hex}", claim_idle_seconds=0.0001
+    analytics = settings.analytics.model_copy(
+        update={"stream_key": f"test:events:{uuid.uuid4().hex}"}
+    )
+    return with_webhooks(settings, claim_idle_seconds=0.0001).model_copy(
+        update={"analytics": analytics}
     )
 
 
@@ -61,7 +64,7 @@ async def test_entries_become_deliveries_once_and_are_acknowledged_after_commit(
             "https://93.184.215.14/in",
             event_types=["email.opened", "email.clicked"],
         )
-    stream = hook_settings.webhooks.stream_key
+    stream = hook_settings.analytics.stream_key
     open_id = (
         await redis.xadd(
             stream, {"k": "open", "d": rows["ann"].id.hex, "t": "1700000000000", "m": "proxy"}
@@ -122,7 +125,7 @@ async def test_entries_of_a_dead_consumer_are_taken_over(
     rows = await world.rows(campaign_id)
     async with transaction(world.sessionmaker) as session:
         await new_endpoint(session, hook_settings, world.workspace_id, "https://93.184.215.14/in")
-    stream = hook_settings.webhooks.stream_key
+    stream = hook_settings.analytics.stream_key
     group = hook_settings.webhooks.consumer_group
     alive = StreamDispatcher(redis, world.sessionmaker, hook_settings, consumer="alive")
     await alive.ensure_group()
@@ -145,8 +148,10 @@ async def test_a_restarted_consumer_finishes_its_own_unacknowledged_entries_firs
     rows = await world.rows(campaign_id)
     async with transaction(world.sessionmaker) as session:
         await new_endpoint(session, hook_settings, world.workspace_id, "https://93.184.215.14/in")
-    stream = hook_settings.webhooks.stream_key
-    settings = with_webhooks(hook_settings, stream_key=stream, claim_idle_seconds=3600)
+    stream = hook_settings.analytics.stream_key
+    settings = with_webhooks(hook_settings, claim_idle_seconds=3600).model_copy(
+        update={"analytics": hook_settings.analytics}
+    )
     first = StreamDispatcher(redis, world.sessionmaker, settings, consumer="same-name")
     await first.ensure_group()
     await redis.xadd(stream, {"k": "open", "d": rows["dan"].id.hex, "t": "1"})

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from maily.config import Settings
 from maily.kit.logging import get_logger
 from maily.kit.queue import JobQueue
-from maily.realtime.channels import live_channel, publish_live
+from maily.realtime.channels import CHANNEL_PREFIX, live_channel, publish_live
 from maily.webhooks.campaign_states import STATE_TASK, state_job_kwargs
 
 _log = get_logger("maily.campaigns.progress")
@@ -42,14 +42,17 @@ def channel(workspace_id: uuid.UUID) -> str:
 
 
 class ProgressPublisher:
-    def __init__(self, redis: Redis | None, queue: JobQueue | None = None) -> None:
+    def __init__(
+        self, redis: Redis | None, queue: JobQueue | None = None, prefix: str = CHANNEL_PREFIX
+    ) -> None:
         self.redis = redis
         self.queue = queue
+        self.prefix = prefix
 
     async def _publish(self, workspace_id: uuid.UUID, message: Mapping[str, object]) -> None:
         if self.redis is None:
             return
-        await publish_live(self.redis, workspace_id, message)
+        await publish_live(self.redis, workspace_id, message, prefix=self.prefix)
 
     async def changed(
         self, workspace_id: uuid.UUID, campaign_id: uuid.UUID, counts: Mapping[str, int]

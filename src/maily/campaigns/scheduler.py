@@ -202,7 +202,7 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
     redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
     queue = await state_queue(settings)
     try:
-        publisher = ProgressPublisher(redis, queue)
+        publisher = ProgressPublisher(redis, queue, settings.analytics.live_channel_prefix)
         scheduler = Scheduler(engine, create_sessionmaker(engine), settings.scheduler, publisher)
         await scheduler.run(stop)
     finally:

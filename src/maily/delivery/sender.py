@@ -427,7 +427,7 @@ async def run_sender(
             parts.composer,
             parts.transport,
             settings.sender,
-            publisher=ProgressPublisher(redis, queue),
+            publisher=ProgressPublisher(redis, queue, settings.analytics.live_channel_prefix),
             buckets=RedisTokenBucket(redis, "maily:send-rate") if redis is not None else None,
         )
         try:

@@ -37,6 +37,9 @@ class Delivery(TenantMixin, UUIDMixin, TimestampMixin, Base):
             ondelete="CASCADE",
         ),
         Index("ix_deliveries_contact", "workspace_id", "contact_id"),
+        # Event consumers resolve a batch of delivery ids (all a tracking event
+        # carries) to their workspace: the primary key leads with workspace_id.
+        Index("ix_deliveries_id", "id"),
         # The senders' lease query: due rows in send order, and nothing else.
         Index(
             "ix_deliveries_due",

@@ -1,4 +1,5 @@
-"""The live channel of a workspace on Redis pub/sub, `maily:live:<workspace_id>`.
+"""The live channel of a workspace on Redis pub/sub, `maily:live:<workspace_id>` (the
+prefix is `analytics.live_channel_prefix`).
 
 Anything any process publishes there (campaign progress from the senders and the
 analytics service, campaign state changes) reaches every WebSocket of that
@@ -16,29 +17,34 @@ from redis.exceptions import RedisError
 
 from maily.kit.logging import get_logger
 
-CHANNEL_PREFIX = "maily:live:"
-CHANNEL_PATTERN = CHANNEL_PREFIX + "*"
+CHANNEL_PREFIX = "maily:live:"  # the default of analytics.live_channel_prefix
 
 _log = get_logger("maily.realtime")
 
 
-def live_channel(workspace_id: uuid.UUID) -> str:
-    return f"{CHANNEL_PREFIX}{workspace_id}"
+def live_channel(workspace_id: uuid.UUID, prefix: str = CHANNEL_PREFIX) -> str:
+    return f"{prefix}{workspace_id}"
 
 
-def workspace_of(channel: str) -> uuid.UUID | None:
-    if not channel.startswith(CHANNEL_PREFIX):
+def workspace_of(channel: str, prefix: str = CHANNEL_PREFIX) -> uuid.UUID | None:
+    if not channel.startswith(prefix):
         return None
     try:
-        return uuid.UUID(channel[len(CHANNEL_PREFIX) :])
+        return uuid.UUID(channel[len(prefix) :])
     except ValueError:
         return None
 
 
-async def publish_live(redis: Redis, workspace_id: uuid.UUID, message: Mapping[str, object]) -> int:
+async def publish_live(
+    redis: Redis,
+    workspace_id: uuid.UUID,
+    message: Mapping[str, object],
+    *,
+    prefix: str = CHANNEL_PREFIX,
+) -> int:
     """Publish one JSON message; returns how many API processes received it (0 on error)."""
     try:
-        return int(await redis.publish(live_channel(workspace_id), json.dumps(message)))
+        return int(await redis.publish(live_channel(workspace_id, prefix), json.dumps(message)))
     except RedisError as exc:
         _log.warning("live message not published", error=str(exc))
         return 0

@@ -46,7 +46,9 @@ def live_hub(conn: HTTPConnection) -> LiveHub:
     hub: LiveHub | None = getattr(conn.app.state, "live_hub", None)
     if hub is None:
         state = app_state(conn)
-        hub = conn.app.state.live_hub = LiveHub(state.redis, state.settings.realtime)
+        settings = state.settings
+        hub = LiveHub(state.redis, settings.realtime, settings.analytics.live_channel_prefix)
+        conn.app.state.live_hub = hub
     return hub
 
 

@@ -1,6 +1,6 @@
 """One Redis pub/sub subscription per API process, fanned out to its local sockets.
 
-The hub subscribes once to `maily:live:*` and hands each message to the sockets of
+The hub subscribes once to `maily:live:*` (the configured prefix) and hands each message to the sockets of
 that workspace that this process holds. Each socket has a bounded queue: when a
 socket reads too slowly its queue fills, further messages for it are dropped (and
 counted), and past `max_dropped_messages` it is told to close. Memory per socket
@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from maily.config import RealtimeSettings
 from maily.kit.logging import get_logger
-from maily.realtime.channels import CHANNEL_PATTERN, workspace_of
+from maily.realtime.channels import CHANNEL_PREFIX, workspace_of
 
 _log = get_logger("maily.realtime")
 
@@ -53,9 +53,12 @@ class LiveSocket:
 
 
 class LiveHub:
-    def __init__(self, redis: Redis, settings: RealtimeSettings) -> None:
+    def __init__(
+        self, redis: Redis, settings: RealtimeSettings, prefix: str = CHANNEL_PREFIX
+    ) -> None:
         self.redis = redis
         self.settings = settings
+        self.prefix = prefix
         self._sockets: dict[uuid.UUID, set[LiveSocket]] = defaultdict(set)
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
@@ -101,7 +104,7 @@ class LiveHub:
 
     def dispatch(self, channel: str, text: str) -> int:
         """Hand one message to the local sockets of its workspace; returns how many."""
-        workspace_id = workspace_of(channel)
+        workspace_id = workspace_of(channel, self.prefix)
         if workspace_id is None:
             return 0
         sockets = self._sockets.get(workspace_id)
@@ -115,7 +118,7 @@ class LiveHub:
         while True:
             pubsub = self.redis.pubsub()
             try:
-                await pubsub.psubscribe(CHANNEL_PATTERN)
+                await pubsub.psubscribe(f"{self.prefix}*")
                 while True:
                     message = await pubsub.get_message(timeout=None)
                     if message is None:

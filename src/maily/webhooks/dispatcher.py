@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,11 +21,12 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from maily.analytics.stream import StreamFormatError, TrackingEvent, decode_event
 from maily.config import Settings
 from maily.kit.db import AsyncSession, create_engine, create_sessionmaker, transaction
 from maily.kit.logging import get_logger
 from maily.kit.queue import JobQueue, current_queue, set_current_queue
-from maily.webhooks.events import STREAM_KINDS, stream_event
+from maily.webhooks.events import stream_event
 from maily.webhooks.repository import WebhookRepository
 from maily.webhooks.service import fan_out
 
@@ -48,13 +48,6 @@ def _entries(raw: Sequence[Any]) -> list[Entry]:
     return entries
 
 
-def _delivery_id(fields: dict[str, str]) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(hex=fields.get("d", ""))
-    except ValueError:
-        return None
-
-
 class StreamDispatcher:
     def __init__(
         self,
@@ -67,12 +60,9 @@ class StreamDispatcher:
         self.redis = redis
         self.sessionmaker = sessionmaker
         self.settings = settings.webhooks
+        self.stream = settings.analytics.stream_key
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self._claim_cursor = "0-0"
-
-    @property
-    def stream(self) -> str:
-        return self.settings.stream_key
 
     @property
     def group(self) -> str:
@@ -91,26 +81,25 @@ class StreamDispatcher:
         Returns how many deliveries were made."""
         if not entries:
             return 0
-        wanted = {
-            entry_id: delivery_id
-            for entry_id, fields in entries
-            if fields.get("k") in STREAM_KINDS and (delivery_id := _delivery_id(fields))
-        }
+        decoded: list[tuple[str, TrackingEvent]] = []
+        for entry_id, fields in entries:
+            try:
+                decoded.append((entry_id, decode_event(fields)))
+            except StreamFormatError as exc:
+                # Acknowledged below with the rest: retrying cannot make it readable.
+                _log.warning("undecodable stream entry skipped", entry_id=entry_id, error=str(exc))
         made = 0
-        if wanted:
+        if decoded:
             async with transaction(self.sessionmaker) as session:
                 recipients = await WebhookRepository(session).recipients(
-                    sorted(set(wanted.values()))
+                    sorted({event.delivery_id for _, event in decoded})
                 )
-                events = []
-                for entry_id, fields in entries:
-                    delivery_id = wanted.get(entry_id)
-                    recipient = recipients.get(delivery_id) if delivery_id else None
-                    if recipient is None:
-                        continue  # a test send or an erased contact: nobody to tell
-                    event = stream_event(entry_id, fields, recipient)
-                    if event is not None:
-                        events.append(event)
+                events = [
+                    stream_event(entry_id, event, recipients[event.delivery_id])
+                    for entry_id, event in decoded
+                    # No recipient: a test send or an erased contact, nobody to tell.
+                    if event.delivery_id in recipients
+                ]
                 made = await fan_out(session, events)
             # Here the transaction has committed and the jobs are queued.
         await self.redis.xack(self.stream, self.group, *[entry_id for entry_id, _ in entries])

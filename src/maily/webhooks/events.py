@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from maily.analytics.stream import EventKind, TrackingEvent
 
 # event type -> what it means (shown in the API documentation)
 EVENT_TYPES: dict[str, str] = {
@@ -21,14 +22,14 @@ EVENT_TYPES: dict[str, str] = {
 # Sent on request to one endpoint (POST …/ping), whatever it subscribes to.
 PING_EVENT = "webhook.ping"
 
-# stream entry kind (field `k` of maily:events) -> event type
-STREAM_KINDS: dict[str, str] = {
-    "delivered": "email.delivered",
-    "open": "email.opened",
-    "click": "email.clicked",
-    "bounce": "email.bounced",
-    "complaint": "email.complained",
-    "unsubscribe": "contact.unsubscribed",
+# stream event kind -> webhook event type
+STREAM_KINDS: dict[EventKind, str] = {
+    EventKind.delivered: "email.delivered",
+    EventKind.open: "email.opened",
+    EventKind.click: "email.clicked",
+    EventKind.bounce: "email.bounced",
+    EventKind.complaint: "email.complained",
+    EventKind.unsubscribe: "contact.unsubscribed",
 }
 
 
@@ -63,49 +64,37 @@ class Recipient:
     variant: str | None
 
 
-def _time(fields: Mapping[str, str]) -> datetime:
-    try:
-        return datetime.fromtimestamp(int(fields.get("t", "")) / 1000, UTC)
-    except ValueError:
-        return datetime.now(UTC)
-
-
-def stream_event(
-    entry_id: str, fields: Mapping[str, str], recipient: Recipient
-) -> OutboundEvent | None:
-    """The event a stream entry stands for, or None for kinds webhooks do not carry."""
-    kind = fields.get("k", "")
-    event_type = STREAM_KINDS.get(kind)
-    if event_type is None:
-        return None
+def stream_event(entry_id: str, event: TrackingEvent, recipient: Recipient) -> OutboundEvent:
+    """The webhook event of a stream entry (see maily.analytics.stream)."""
+    kind = event.kind
     data: dict[str, Any] = {
-        "delivery_id": str(uuid.UUID(fields["d"])),
+        "delivery_id": str(event.delivery_id),
         "campaign_id": str(recipient.campaign_id),
         "contact_id": str(recipient.contact_id),
         "email": recipient.email,
     }
     if recipient.variant:
         data["variant"] = recipient.variant
-    if kind in ("open", "click"):
-        data["machine"] = fields.get("m") or None
-        data["user_agent"] = fields.get("ua") or None
-    if kind == "click" and fields.get("l", "").isdigit():
-        data["link_index"] = int(fields["l"])
-    if kind in ("bounce", "complaint"):
-        data["bounce_type"] = fields.get("bt") or ("complaint" if kind == "complaint" else None)
-        data["code"] = fields.get("code") or None
-        data["diagnostic"] = fields.get("diag") or None
-        data["source"] = fields.get("src") or None
-    if kind == "unsubscribe":
-        data["channel"] = fields.get("ch") or None
-        data["reason"] = fields.get("r") or None
-        lists = [value for value in fields.get("lists", "").split(",") if value]
-        data["list_ids"] = lists
+    if kind in (EventKind.open, EventKind.click):
+        data["machine"] = event.machine.value if event.machine else None
+        data["user_agent"] = event.user_agent or None
+    if kind is EventKind.click:
+        data["link_index"] = event.link_index
+    if kind in (EventKind.bounce, EventKind.complaint):
+        bounce_type = event.bounce_type.value if event.bounce_type else None
+        data["bounce_type"] = bounce_type or ("complaint" if kind is EventKind.complaint else None)
+        data["code"] = event.code or None
+        data["diagnostic"] = event.diagnostic or None
+        data["source"] = event.source or None
+    if kind is EventKind.unsubscribe:
+        data["channel"] = event.channel.value if event.channel else None
+        data["reason"] = event.reason or None
+        data["list_ids"] = [str(list_id) for list_id in event.lists]
     return OutboundEvent(
         workspace_id=recipient.workspace_id,
         event_id=f"s:{entry_id}",
-        type=event_type,
-        occurred_at=_time(fields),
+        type=STREAM_KINDS[kind],
+        occurred_at=datetime.fromtimestamp(event.at_ms / 1000, UTC),
         data=data,
     )
 

@@ -55,6 +55,7 @@ async def campaign_state_changed(
                     "previous": previous,
                     "reason": reason,
                 },
+                prefix=ctx.settings.analytics.live_channel_prefix,
             )
         finally:
             await redis.aclose()
