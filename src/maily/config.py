@@ -255,6 +255,9 @@ class RealtimeSettings(BaseModel):
     socket_queue_size: int = Field(default=256, ge=1)
     # A socket that has had this many messages dropped is closed (1013, try again later).
     max_dropped_messages: int = Field(default=256, ge=1)
+    # Sockets are closed (4401) when their access token expires, and at the latest after
+    # this long, so that a removed member or a revoked key loses the feed.
+    max_socket_seconds: int = Field(default=3600, ge=1)
 
 
 class SMTPSecurity(StrEnum):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import uvicorn
 from redis.asyncio import Redis
@@ -20,6 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from maily.api.app import create_app
+from maily.auth.security import issue_access_token
 from maily.config import Settings
 from maily.kit.db import AsyncSession
 from maily.kit.db.migrate import upgrade
@@ -27,7 +29,13 @@ from maily.kit.queue import JobContext
 from maily.realtime.channels import live_channel
 from maily.webhooks.campaign_states import STATE_TASK, state_job_kwargs
 from maily.webhooks.tasks import campaign_state_changed
-from tests.conftest import Stores, _worker_index, create_database, make_settings
+from tests.conftest import (
+    Stores,
+    _psycopg_conninfo,
+    _worker_index,
+    create_database,
+    make_settings,
+)
 
 RECEIVE_TIMEOUT = 10.0
 
@@ -242,3 +250,35 @@ async def test_a_campaign_state_change_reaches_the_workspace_socket(
             "previous": "sending",
             "reason": "complaint rate",
         }
+
+
+async def test_a_socket_is_closed_when_its_access_token_expires(replicas: Replicas) -> None:
+    ann = await sign_up(replicas)
+    assert replicas.settings.database.url
+    conninfo = _psycopg_conninfo(replicas.settings.database.url)
+    async with await psycopg.AsyncConnection.connect(conninfo) as conn:
+        row = await (
+            await conn.execute(
+                "SELECT user_id FROM memberships WHERE workspace_id = %s", (ann.workspace_id,)
+            )
+        ).fetchone()
+        assert row is not None
+        user = await (
+            await conn.execute("SELECT session_version FROM users WHERE id = %s", (row[0],))
+        ).fetchone()
+        assert user is not None
+    short = replicas.settings.model_copy(
+        update={
+            "security": replicas.settings.security.model_copy(
+                update={"access_token_ttl_seconds": 2}
+            )
+        }
+    )
+    token, _ = issue_access_token(short, row[0], user[0])
+    async with connect(replicas.ws(0, ann.workspace_id), subprotocols=token_protocols(token)) as ws:
+        await ready(ws)
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4401
+    assert "expired" in closed.value.rcvd.reason

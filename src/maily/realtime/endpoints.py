@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, status
@@ -70,8 +71,8 @@ async def create_ticket(ctx: LiveRead, request: Request) -> LiveTicketOut:
 
 async def _authorise(
     websocket: WebSocket, workspace_id: uuid.UUID, ticket: str | None
-) -> tuple[int, str] | None:
-    """None when the socket may stay open, else (close code, reason)."""
+) -> tuple[int, str] | float:
+    """How many seconds the socket may stay open, else (close code, reason)."""
     state = app_state(websocket)
     token = token_from_subprotocols(websocket.scope.get("subprotocols", []))
     header = websocket.headers.get("authorization", "")
@@ -89,13 +90,17 @@ async def _authorise(
                 assert ticket is not None
                 principal = await access.principal_from_ticket(ticket, workspace_id)
             await access.authorise(principal, workspace_id)
+            expires_at = access.token_expiry(token)
     except NotAuthenticated as exc:
         return CLOSE_UNAUTHENTICATED, exc.message
     except NotFound:
         return CLOSE_FORBIDDEN, "no access to this workspace"
     except Forbidden as exc:
         return CLOSE_FORBIDDEN, exc.message
-    return None
+    lifetime = float(state.settings.realtime.max_socket_seconds)
+    if expires_at is not None:
+        lifetime = min(lifetime, (expires_at - datetime.now(UTC)).total_seconds())
+    return max(lifetime, 0.0)
 
 
 @router.websocket(LIVE)
@@ -109,24 +114,25 @@ async def live(
     offered = websocket.scope.get("subprotocols", [])
     # The token subprotocol is never echoed: only the protocol name is.
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-    refused = await _authorise(websocket, workspace_id, ticket)
-    if refused is not None:
-        await websocket.close(code=refused[0], reason=refused[1])
+    allowed = await _authorise(websocket, workspace_id, ticket)
+    if isinstance(allowed, tuple):
+        await websocket.close(code=allowed[0], reason=allowed[1])
         return
     hub = live_hub(websocket)
     socket = hub.register(workspace_id)
     try:
         await hub.start()
         await websocket.send_text(json.dumps({"type": "ready", "workspace_id": str(workspace_id)}))
-        await _pump(websocket, socket)
+        await _pump(websocket, socket, allowed)
     except WebSocketDisconnect:
         pass
     finally:
         hub.unregister(socket)
 
 
-async def _pump(websocket: WebSocket, socket: LiveSocket) -> None:
-    """Send queued messages until the client leaves or falls too far behind."""
+async def _pump(websocket: WebSocket, socket: LiveSocket, lifetime: float) -> None:
+    """Send queued messages until the client leaves, falls too far behind, or its
+    credential runs out (`lifetime` seconds)."""
 
     async def send() -> None:
         while True:
@@ -139,10 +145,12 @@ async def _pump(websocket: WebSocket, socket: LiveSocket) -> None:
             if message["type"] == "websocket.disconnect":
                 return
 
+    expiry = asyncio.create_task(asyncio.sleep(lifetime))  # a timer, not a wait for work
     tasks = {
         asyncio.create_task(send()),
         asyncio.create_task(receive()),
         asyncio.create_task(socket.too_slow.wait()),
+        expiry,
     }
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -152,10 +160,17 @@ async def _pump(websocket: WebSocket, socket: LiveSocket) -> None:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
                 await task
-    if socket.too_slow.is_set() and websocket.application_state is WebSocketState.CONNECTED:
+    connected = websocket.application_state is WebSocketState.CONNECTED
+    if connected and socket.too_slow.is_set():
         _log.info("live socket closed: too slow", dropped=socket.dropped)
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close(code=CLOSE_TOO_SLOW, reason="too slow: messages were dropped")
+    elif connected and expiry in done:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.close(
+                code=CLOSE_UNAUTHENTICATED,
+                reason="the session expired: reconnect with a fresh token or ticket",
+            )
     for task in done:
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()

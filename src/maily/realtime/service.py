@@ -11,9 +11,11 @@ import hashlib
 import json
 import secrets
 import uuid
+from datetime import datetime
 
 from redis.asyncio import Redis
 
+from maily.auth import security
 from maily.auth.repository import APIKeyRepository, UserRepository
 from maily.auth.security import API_KEY_PREFIX
 from maily.auth.service import AuthService, Principal, WorkspaceContext, utcnow
@@ -57,6 +59,15 @@ class LiveAccess:
         if token.startswith(API_KEY_PREFIX):
             return Principal(api_key=await self.auth.api_key_from_secret(token))
         return Principal(user=await self.auth.user_from_access_token(token))
+
+    def token_expiry(self, token: str | None) -> datetime | None:
+        """When an (already checked) access token expires; None for keys and tickets."""
+        if token is None or token.startswith(API_KEY_PREFIX):
+            return None
+        try:
+            return security.decode_access_token(self.settings, token).expires_at
+        except security.InvalidToken:
+            return utcnow()
 
     async def principal_from_ticket(self, ticket: str, workspace_id: uuid.UUID) -> Principal:
         raw = await self.redis.getdel(_ticket_key(ticket))  # one use only
