@@ -12,12 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from maily.config import Settings
-from maily.kit.db import create_sessionmaker, transaction
+from maily.kit.db import create_engine, create_sessionmaker, transaction
 from maily.kit.queue import JobQueue, JobStatus
 from maily.models import WebhookDelivery
 from maily.webhooks.dispatcher import StreamDispatcher
 from maily.webhooks.service import deliver_job_key
 from tests.campaigns.support import World, drop_world, new_world
+from tests.conftest import _with_database
 from tests.webhooks.support import new_endpoint, with_webhooks
 
 
@@ -158,8 +159,37 @@ async def test_a_restarted_consumer_finishes_its_own_unacknowledged_entries_firs
     await redis.xreadgroup(settings.webhooks.consumer_group, "same-name", {stream: ">"})
 
     again = StreamDispatcher(redis, world.sessionmaker, settings, consumer="same-name")
-    pending = await again.read_own_pending()
-    await again.handle(pending)
+    assert await again.step() == 1
 
-    assert len(pending) == 1
     assert len(await deliveries(world)) == 1
+    assert (await redis.xpending(stream, settings.webhooks.consumer_group))["pending"] == 0
+
+
+async def test_a_batch_that_fails_is_read_again_by_the_same_consumer(
+    world: World, hook_settings: Settings, redis: Redis, engine: AsyncEngine
+) -> None:
+    await world.add_contacts(["eve"], lists=["news"])
+    campaign_id = await world.campaign()
+    rows = await world.rows(campaign_id)
+    async with transaction(world.sessionmaker) as session:
+        await new_endpoint(session, hook_settings, world.workspace_id, "https://93.184.215.14/in")
+    stream = hook_settings.analytics.stream_key
+    settings = with_webhooks(hook_settings, claim_idle_seconds=3600).model_copy(
+        update={"analytics": hook_settings.analytics}
+    )
+    await redis.xadd(stream, {"k": "open", "d": rows["eve"].id.hex, "t": "1"})
+    # PostgreSQL is unreachable for the first batch: a database that does not exist.
+    url = engine.url.render_as_string(hide_password=False)
+    broken = create_engine(_with_database(url, "maily_no_such_database"))
+    dispatcher = StreamDispatcher(redis, create_sessionmaker(broken), settings, consumer="c")
+    await dispatcher.ensure_group()
+    with pytest.raises(Exception, match="maily_no_such_database"):
+        await dispatcher.step()
+    await broken.dispose()
+    assert (await redis.xpending(stream, settings.webhooks.consumer_group))["pending"] == 1
+
+    dispatcher.sessionmaker = world.sessionmaker  # the database is back
+    assert await dispatcher.step() == 1
+
+    assert len(await deliveries(world)) == 1
+    assert (await redis.xpending(stream, settings.webhooks.consumer_group))["pending"] == 0

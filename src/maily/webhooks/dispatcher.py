@@ -63,6 +63,9 @@ class StreamDispatcher:
         self.stream = settings.analytics.stream_key
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self._claim_cursor = "0-0"
+        # Set after a batch failed: its entries are pending on this consumer, and `>`
+        # would never hand them out again.
+        self._redo_own = True
 
     @property
     def group(self) -> str:
@@ -136,20 +139,25 @@ class StreamDispatcher:
         return _entries(response[0][1]) if response else []
 
     async def step(self) -> int:
-        """One batch: stale entries first, else new ones. Returns entries handled."""
-        entries = await self.claim_stale()
+        """One batch: this consumer's unacknowledged entries first (after a restart or
+        a failed batch), then stale ones of others, else new ones. Returns entries handled."""
+        entries: list[Entry] = []
+        if self._redo_own:
+            entries = await self.read_own_pending()
+            self._redo_own = bool(entries)
+        if not entries:
+            entries = await self.claim_stale()
         if not entries:
             entries = await self.read_new()
-        await self.handle(entries)
+        try:
+            await self.handle(entries)
+        except BaseException:
+            self._redo_own = True
+            raise
         return len(entries)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.ensure_group()
-        while True:
-            pending = await self.read_own_pending()
-            if not pending:
-                break
-            await self.handle(pending)
         while not stop.is_set():
             try:
                 await self.step()
