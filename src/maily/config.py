@@ -237,6 +237,8 @@ class WebhookSettings(BaseModel):
     # An endpoint failing this many attempts in a row, with no success between, is disabled.
     disable_after_failures: int = Field(default=25, ge=1)
     max_endpoints_per_workspace: int = Field(default=20, ge=1)
+    # Settled deliveries (and their attempts) older than this leave the log, nightly.
+    log_retention_days: int = Field(default=30, ge=1)
     # Receivers should refuse signatures older than this (documented, used by `verify`).
     signature_tolerance_seconds: int = Field(default=300, ge=1)
     # The dispatcher's consumer group on the event stream (`analytics.stream_key`).

@@ -6,18 +6,21 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from maily.config import Settings, WebhookSettings
 from maily.kit.db import AsyncSession
 from maily.kit.pagination import PageParams
+from maily.kit.queue import JobContext
 from maily.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from maily.webhooks.client import WebhookClient
 from maily.webhooks.delivering import deliver, retry_delay_seconds
 from maily.webhooks.service import WebhookService
 from maily.webhooks.signing import InvalidSignature, verify_signature
+from maily.webhooks.tasks import prune_webhook_log
 from tests.webhooks.receiver import Receiver, running_receiver
 from tests.webhooks.support import (
     caller,
@@ -300,3 +303,37 @@ async def test_an_unreachable_endpoint_is_logged_as_a_connection_error(
     assert attempt.outcome == "failed"
     assert attempt.response_status is None
     assert "could not connect" in (attempt.error or "")
+
+
+async def test_settled_deliveries_leave_the_log_after_the_retention_period(
+    session: AsyncSession, settings: Settings
+) -> None:
+    test_settings = with_webhooks(settings, log_retention_days=30)
+    workspace_id = await new_workspace(session)
+    await new_endpoint(session, test_settings, workspace_id, "http://127.0.0.1:9/hook")
+    old_done = await one_delivery(session, workspace_id, 1)
+    old_pending = await one_delivery(session, workspace_id, 2)
+    recent_done = await one_delivery(session, workspace_id, 3)
+    long_ago = datetime.now(UTC) - timedelta(days=31)
+    await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_([old_done, recent_done]))
+        .values(status="succeeded")
+    )
+    await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_([old_done, old_pending]))
+        .values(created_at=long_ago)
+    )
+    context = JobContext(
+        session=session, settings=test_settings, job_id="p", task="webhooks.prune_log", attempt=1
+    )
+
+    await prune_webhook_log(context)
+
+    left = (
+        await session.execute(
+            select(WebhookDelivery.id).where(WebhookDelivery.workspace_id == workspace_id)
+        )
+    ).scalars()
+    assert set(left) == {old_pending, recent_done}

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 
 from maily.kit.db import AsyncSession
@@ -161,6 +161,20 @@ class WebhookRepository:
         for attempt in (await self.session.execute(query)).scalars():
             found.setdefault(attempt.delivery_id, []).append(attempt)
         return found
+
+    async def prune_settled(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` settled deliveries made before `before` (their attempts
+        go with them), in every workspace: log retention is a maintenance job."""
+        doomed = (
+            select(WebhookDelivery.workspace_id, WebhookDelivery.id)
+            .where(WebhookDelivery.status != "pending", WebhookDelivery.created_at < before)
+            .limit(limit)
+        )
+        query = delete(WebhookDelivery).where(
+            tuple_(WebhookDelivery.workspace_id, WebhookDelivery.id).in_(doomed)
+        )
+        result = await self.session.execute(query)
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     # -- the dispatcher's read of the ledger -------------------------------------------
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
-from maily.kit.queue import JobContext, task
+from maily.kit.queue import JobContext, cron, task
 from maily.realtime.channels import publish_live
 from maily.webhooks.campaign_states import STATE_TASK
 from maily.webhooks.client import WebhookClient
 from maily.webhooks.delivering import deliver
 from maily.webhooks.events import campaign_state_event
+from maily.webhooks.repository import WebhookRepository
 from maily.webhooks.service import DELIVER_TASK, fan_out
+
+_PRUNE_BATCH = 10_000
 
 
 @task(DELIVER_TASK, retries=3, timeout_seconds=120)
@@ -59,3 +62,12 @@ async def campaign_state_changed(
             )
         finally:
             await redis.aclose()
+
+
+@cron("webhooks.prune_log", "17 3 * * *", timeout_seconds=600)
+async def prune_webhook_log(ctx: JobContext) -> None:
+    """Keep `log_retention_days` of settled deliveries. One batch per run keeps the
+    transaction short; a backlog clears over a few nights."""
+    days = ctx.settings.webhooks.log_retention_days
+    before = datetime.now(UTC) - timedelta(days=days)
+    await WebhookRepository(ctx.session).prune_settled(before, _PRUNE_BATCH)
