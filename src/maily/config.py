@@ -231,7 +231,7 @@ class WebhookSettings(BaseModel):
     timeout_seconds: float = Field(default=10.0, gt=0)
     dns_timeout_seconds: float = Field(default=3.0, gt=0)
     # Attempts per event before it is given up (the first included).
-    max_attempts: int = Field(default=8, ge=1, le=50)
+    max_attempts: int = Field(default=12, ge=1, le=50)
     retry_base_seconds: float = Field(default=30.0, gt=0)
     retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
     # An endpoint failing this many attempts in a row, with no success between, is disabled.
