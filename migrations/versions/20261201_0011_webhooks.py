@@ -1,9 +1,8 @@
 """Outbound webhooks: endpoints (secret encrypted), one delivery per event and endpoint,
-and the log of every attempt; deliveries get an index on id alone, for event consumers
-that know a delivery's id but not its workspace.
+and the log of every attempt.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0013
 """
 
 from collections.abc import Sequence
@@ -13,13 +12,12 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_deliveries_id", "deliveries", ["id"], unique=False)
     op.create_table(
         "webhook_endpoints",
         sa.Column("workspace_id", sa.Uuid(), nullable=False),
@@ -152,7 +150,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_deliveries_id", table_name="deliveries")
     op.drop_index("ix_webhook_attempts_delivery", table_name="webhook_attempts")
     op.drop_table("webhook_attempts")
     op.drop_index("ix_webhook_deliveries_endpoint", table_name="webhook_deliveries")

@@ -179,10 +179,16 @@ def webhooks() -> None:
     _role("webhooks", _webhooks)
 
 
+def _analytics(settings: Settings) -> RoleMain:
+    from maily.analytics.consumer import run_analytics
+
+    return lambda stop: run_analytics(settings, stop)
+
+
 @app.command()
 def analytics() -> None:
     """Consume tracking events and keep rollups current."""
-    _role("analytics", _idle("analytics"))
+    _role("analytics", _analytics)
 
 
 @app.command()
@@ -191,10 +197,16 @@ def ai() -> None:
     _role("ai", _idle("ai"))
 
 
+def _inbound(settings: Settings) -> RoleMain:
+    from maily.delivery.inbound.server import run_inbound
+
+    return lambda stop: run_inbound(settings, stop)
+
+
 @app.command()
 def inbound() -> None:
     """Receive bounces and complaints at the VERP return path over SMTP."""
-    _role("inbound", _idle("inbound"))
+    _role("inbound", _inbound)
 
 
 # -- database -------------------------------------------------------------------

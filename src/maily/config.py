@@ -157,6 +157,36 @@ class AnalyticsSettings(BaseModel):
     # Pub/sub channels of live counters are `<prefix><workspace id>`.
     live_channel_prefix: str = "maily:live:"
 
+    # The consumer (`maily analytics`): entries read per batch, and how long a read
+    # waits for new ones. One batch is one transaction, acknowledged after commit.
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    block_ms: int = Field(default=1000, ge=1)
+    # Entries another consumer read but has not acknowledged for this long belong to a
+    # dead one: they are claimed (XAUTOCLAIM) and processed again, which is harmless.
+    claim_idle_seconds: float = Field(default=60.0, gt=0)
+    claim_interval_seconds: float = Field(default=10.0, gt=0)
+    # How often the stream is trimmed below what every consumer group has acknowledged.
+    trim_interval_seconds: float = Field(default=10.0, gt=0)
+    # This process's name in the group; unset means host name and process id.
+    consumer_name: str | None = None
+
+    # Timing-based machine detection: an open this soon after the message was sent is a
+    # prefetch; a click this soon is a security scanner, and so is a click on another
+    # link of the same message within `scanner_burst_seconds` of an earlier one.
+    prefetch_open_seconds: float = Field(default=5.0, ge=0)
+    scanner_click_seconds: float = Field(default=10.0, ge=0)
+    scanner_burst_seconds: float = Field(default=2.0, ge=0)
+
+    # The deliverability guard pauses a sending campaign whose complaint or hard-bounce
+    # rate reaches these (Gmail and Yahoo's bulk-sender rules: complaints under 0.3%),
+    # once at least `guard_min_sent` messages of it have gone out.
+    complaint_rate_threshold: float = Field(default=0.003, gt=0, le=1)
+    bounce_rate_threshold: float = Field(default=0.05, gt=0, le=1)
+    guard_min_sent: int = Field(default=500, ge=1)
+    # From address of the notice the workspace owner gets when a campaign is paused;
+    # unset means `maily@<host of api.public_url>`.
+    notice_from: str | None = None
+
 
 class StorageSettings(BaseModel):
     """Object storage (templates, images, attachments, imports, exports): see docs/storage.md."""
@@ -349,16 +379,31 @@ class SESSettings(ProviderAPISettings):
     # Ask SES to forward bounce and complaint mail to the message's VERP return
     # path, for `maily inbound` to read (the domain must be verified in SES).
     forward_feedback_to_return_path: bool = False
+    # SNS topics whose notifications (and subscription confirmations) the webhook
+    # accepts; empty turns the SES webhook off. See docs/bounces.md.
+    sns_topic_arns: list[str] = Field(default_factory=list)
+    # Hosts a SigningCertURL may name (a full match); SNS's own by default.
+    sns_certificate_host_pattern: str = r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"
+    # Certificates are fetched over HTTPS only; a private CA (a test's local
+    # server) may be given as a PEM file.
+    sns_certificate_ca_file: Path | None = None
 
 
 class PostmarkSettings(ProviderAPISettings):
     server_token: SecretStr | None = None
     # Postmark keeps bulk mail on broadcast streams, apart from transactional mail.
     message_stream: str = "broadcast"
+    # Postmark signs nothing: its webhook URL carries HTTP basic auth credentials
+    # (https://user:password@host/...). Unset turns the Postmark webhook off.
+    webhook_username: str | None = None
+    webhook_password: SecretStr | None = None
 
 
 class SendGridSettings(ProviderAPISettings):
     api_key: SecretStr | None = None
+    # The Event Webhook's verification key (base64 DER or PEM of an ECDSA P-256
+    # public key, from Mail Settings). Unset turns the SendGrid webhook off.
+    webhook_public_key: str | None = None
 
 
 class MailgunSettings(ProviderAPISettings):
@@ -367,6 +412,39 @@ class MailgunSettings(ProviderAPISettings):
     domain: str | None = None
     # Which Mailgun region the domain lives in; picks the default base URL.
     region: Literal["us", "eu"] = "us"
+    # The HTTP webhook signing key (Sending > Webhooks). Unset turns the Mailgun
+    # webhook off.
+    webhook_signing_key: SecretStr | None = None
+
+
+class BounceSettings(BaseModel):
+    """What bounces and complaints do to an address (see docs/bounces.md)."""
+
+    # This many soft bounces of one address within the window suppress it ('cleaned').
+    soft_bounce_limit: int = Field(default=3, ge=1)
+    soft_bounce_window_days: float = Field(default=30.0, gt=0)
+    # A provider webhook older than this (by its signed timestamp) is refused; the
+    # ids of accepted ones are remembered for twice as long, so a replay is refused too.
+    webhook_max_age_seconds: int = Field(default=900, ge=1)
+    # SNS and Postmark stamp the event itself, not each (re)delivery of it, and retry
+    # for hours: their notifications may be this old.
+    event_max_age_seconds: int = Field(default=6 * 3600, ge=1)
+    # SNS signing certificates kept in memory, and for how long.
+    certificate_cache_seconds: int = Field(default=86400, ge=0)
+
+
+class InboundSettings(BaseModel):
+    """`maily inbound`: the SMTP server bounce and complaint mail comes back to."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=2525, ge=0, le=65535)
+    # The name announced in the greeting; unset means this host's name.
+    hostname: str | None = None
+    # Larger mail is refused at DATA (a DSN with the whole original can be big).
+    max_message_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Extra local parts accepted besides the VERP return path, e.g. ["fbl", "abuse"]
+    # for feedback-loop reports sent to fbl@<return-path domain>.
+    feedback_local_parts: list[str] = Field(default_factory=lambda: ["fbl", "abuse"])
 
 
 class Settings(BaseSettings):
@@ -404,6 +482,8 @@ class Settings(BaseSettings):
     mailgun: MailgunSettings = Field(default_factory=MailgunSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    bounces: BounceSettings = Field(default_factory=BounceSettings)
+    inbound: InboundSettings = Field(default_factory=InboundSettings)
 
     # Shorthands documented in the README: MAILY_DATABASE_URL and MAILY_REDIS_URL.
     database_url: str | None = None

@@ -20,7 +20,7 @@ from maily.kit.roles import idle_until_stopped, run_role
 _log = get_logger("maily.up")
 
 FIRST_OWNER_EMAIL = "owner@example.com"
-IDLE_ROLES = ("analytics", "ai", "inbound")
+IDLE_ROLES = ("ai", "inbound")
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -88,6 +88,7 @@ async def _serve_all(settings: Settings) -> None:
     await _announce_first_owner(settings)
 
     roles: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {}
+    from maily.analytics.consumer import run_analytics
     from maily.campaigns.scheduler import run_scheduler
     from maily.delivery.sender import run_sender
     from maily.webhooks.dispatcher import run_webhooks
@@ -97,6 +98,7 @@ async def _serve_all(settings: Settings) -> None:
     roles["sender"] = lambda event: run_sender(settings, event)
     roles["scheduler"] = lambda event: run_scheduler(settings, event)
     roles["webhooks"] = lambda event: run_webhooks(settings, event)
+    roles["analytics"] = lambda event: run_analytics(settings, event)
     for name in IDLE_ROLES:
         roles[name] = lambda event, name=name: idle_until_stopped(name, event)  # type: ignore[misc]
 

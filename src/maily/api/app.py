@@ -24,6 +24,7 @@ from maily.contacts.imports.endpoints import router as imports_router
 from maily.contacts.privacy.endpoints import router as privacy_router
 from maily.delivery.domains.endpoints import router as sending_domains_router
 from maily.delivery.outbox.endpoints import router as outbox_router
+from maily.delivery.webhooks.endpoints import router as bounce_webhooks_router
 from maily.kit.crypto import SecretBox, configure_secret_box
 from maily.kit.db import create_engine, create_sessionmaker
 from maily.kit.errors import install_error_handlers
@@ -35,6 +36,7 @@ from maily.kit.requestid import RequestIdMiddleware
 from maily.kit.storage import storage_from_settings
 from maily.kit.tracing import instrument_app
 from maily.realtime.endpoints import router as realtime_router
+from maily.reports.endpoints import router as reports_router
 from maily.segments.endpoints import router as segments_router
 from maily.templates.endpoints import router as templates_router
 from maily.webhooks.endpoints import router as webhooks_router
@@ -54,6 +56,8 @@ ROUTERS = [
     outbox_router,
     webhooks_router,
     realtime_router,
+    reports_router,
+    bounce_webhooks_router,
 ]
 
 
@@ -118,6 +122,10 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
             parts = getattr(app.state, "delivery_parts", None)
             if parts is not None:
                 await parts.transport.aclose()
+            # Built on first use by a bounce webhook (maily.delivery.webhooks).
+            receiver = getattr(app.state, "bounce_webhooks", None)
+            if receiver is not None:
+                await receiver.aclose()
             await current.storage.aclose()
             await current.redis.aclose()
             await current.engine.dispose()

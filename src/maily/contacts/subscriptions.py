@@ -62,7 +62,9 @@ __all__ = [
 ]
 
 Source = Literal["import", "api", "form", "admin"]
-Channel = Literal["link", "one_click", "preference_center", "admin", "api", "complaint", "bounce"]
+Channel = Literal[
+    "link", "one_click", "preference_center", "mailto", "admin", "api", "complaint", "bounce"
+]
 
 CONFIRMATION_TTL = timedelta(days=7)
 CONFIRMATION_TOKEN_PREFIX = "cfm_"  # noqa: S105 - a token prefix, not a secret
@@ -75,6 +77,7 @@ _UNSUBSCRIBE_SOURCE: dict[str, str] = {
     "link": "email",
     "one_click": "email",
     "preference_center": "email",
+    "mailto": "email",
     "admin": "admin",
     "api": "api",
     "complaint": "feedback",

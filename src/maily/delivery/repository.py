@@ -467,6 +467,7 @@ class DeliveryRepository:
             "sent": [r.sent for r in results],
         }
         written = (await self.session.execute(self._RECORD, params)).all()
+        await self._count_sent(results)
         bounced = [
             (row.workspace_id, row.contact_id, row.email)
             for row in written
@@ -475,6 +476,45 @@ class DeliveryRepository:
         if bounced:
             await self._suppress_bounced(bounced)
         return [Recorded(row.workspace_id, row.campaign_id, row.status) for row in written]
+
+    # The rollups' `sent` counters (per campaign, hour and variant; per domain), in the
+    # result write's own transaction so a count exists exactly when its send is recorded.
+    # The rows this transaction marked sent are the batch's sent rows whose sent_at is
+    # this transaction's now(): _RECORD wrote it only to rows it still held.
+    _COUNT_SENT = text(
+        """
+        WITH sent AS (
+            SELECT d.workspace_id, d.campaign_id,
+                   date_trunc('hour', d.sent_at, 'UTC') AS hour,
+                   coalesce(d.variant, '') AS variant,
+                   lower(split_part(d.email, '@', 2)) AS domain
+              FROM deliveries AS d
+              JOIN unnest(CAST(:workspace_ids AS uuid[]), CAST(:ids AS uuid[]))
+                   AS r(workspace_id, id)
+                ON d.workspace_id = r.workspace_id AND d.id = r.id
+             WHERE d.status = 'sent' AND d.sent_at = now()
+        ), by_hour AS (
+            INSERT INTO campaign_stats (workspace_id, campaign_id, hour, variant, sent)
+            SELECT workspace_id, campaign_id, hour, variant, count(*) FROM sent
+             GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+            ON CONFLICT (workspace_id, campaign_id, hour, variant)
+            DO UPDATE SET sent = campaign_stats.sent + excluded.sent
+        )
+        INSERT INTO campaign_domain_stats (workspace_id, campaign_id, domain, sent)
+        SELECT workspace_id, campaign_id, domain, count(*) FROM sent
+         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (workspace_id, campaign_id, domain)
+        DO UPDATE SET sent = campaign_domain_stats.sent + excluded.sent
+        """
+    )
+
+    async def _count_sent(self, results: Sequence[RowResult]) -> None:
+        sent = [r for r in results if r.sent]
+        if sent:
+            await self.session.execute(
+                self._COUNT_SENT,
+                {"workspace_ids": [r.workspace_id for r in sent], "ids": [r.id for r in sent]},
+            )
 
     async def _suppress_bounced(self, bounced: Sequence[tuple[uuid.UUID, uuid.UUID, str]]) -> None:
         """A hard bounce suppresses the address (reason hard_bounce) and marks the

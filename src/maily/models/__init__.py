@@ -4,6 +4,7 @@ from maily.kit.db.base import Base
 from maily.models.analytics import CampaignDomainStats, CampaignLinkStats, CampaignStats
 from maily.models.api_key import APIKey
 from maily.models.audit import AuditEntry
+from maily.models.bounce import BounceRecord
 from maily.models.campaign import Campaign
 from maily.models.contact import Contact, CustomField
 from maily.models.delivery import Delivery
@@ -28,6 +29,7 @@ __all__ = [
     "APIKey",
     "AuditEntry",
     "Base",
+    "BounceRecord",
     "Campaign",
     "CampaignDomainStats",
     "CampaignLinkStats",

@@ -37,9 +37,6 @@ class Delivery(TenantMixin, UUIDMixin, TimestampMixin, Base):
             ondelete="CASCADE",
         ),
         Index("ix_deliveries_contact", "workspace_id", "contact_id"),
-        # Event consumers resolve a batch of delivery ids (all a tracking event
-        # carries) to their workspace: the primary key leads with workspace_id.
-        Index("ix_deliveries_id", "id"),
         # The senders' lease query: due rows in send order, and nothing else.
         Index(
             "ix_deliveries_due",
@@ -53,6 +50,15 @@ class Delivery(TenantMixin, UUIDMixin, TimestampMixin, Base):
             "workspace_id",
             "campaign_id",
             postgresql_where=text("status IN ('queued', 'leased', 'deferred')"),
+        ),
+        # Tracking events and VERP return paths name a delivery by its id alone (no
+        # workspace); the analytics service resolves a batch of them in one query.
+        Index("ix_deliveries_id", "id"),
+        # Provider webhooks name a message by the provider's id.
+        Index(
+            "ix_deliveries_provider_message_id",
+            "provider_message_id",
+            postgresql_where=text("provider_message_id IS NOT NULL"),
         ),
         # Leases of crashed senders, taken back by the same query.
         Index(

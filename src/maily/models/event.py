@@ -36,6 +36,14 @@ class Event(Base):
         # A stream entry is stored once however often it is delivered (the partition key
         # must be part of a unique index; the time is the entry's own, so it's the same).
         Index("uq_events_stream_id", "stream_id", "occurred_at", unique=True),
+        # What is stored for a message besides its opens: the scanner check, per-link
+        # unique clicks, once-per-message bounces and complaints.
+        Index(
+            "ix_events_delivery",
+            "delivery_id",
+            "occurred_at",
+            postgresql_where=text("type <> 'open'"),
+        ),
         {"postgresql_partition_by": "RANGE (occurred_at)"},
     )
 

@@ -68,7 +68,8 @@ class ConsentRecord(TenantMixin, UUIDMixin, Base):
     action: Mapped[str] = mapped_column(String(16), nullable=False)
     # import | api | form | admin (how a subscription came)
     source: Mapped[str] = mapped_column(String(16), nullable=False)
-    # for unsubscribes: link | one_click | preference_center | admin | api | complaint | bounce
+    # for unsubscribes: link | one_click | preference_center | mailto | admin | api |
+    # complaint | bounce
     channel: Mapped[str | None] = mapped_column(String(24))
     reason: Mapped[str | None] = mapped_column(String(500))
     ip: Mapped[str | None] = mapped_column(INET)

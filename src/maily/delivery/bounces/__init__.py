@@ -1,0 +1,1 @@
+"""Bounces and complaints: classification, DSN/ARF parsing, the suppression policy."""

@@ -1,0 +1,1 @@
+"""`maily inbound`: the SMTP server bounce and complaint mail comes back to."""

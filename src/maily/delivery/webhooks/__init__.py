@@ -1,0 +1,1 @@
+"""Provider webhooks for bounces, complaints and deliveries: signature checks and payloads."""
