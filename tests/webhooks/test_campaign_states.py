@@ -11,6 +11,8 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from maily.analytics.consumer import AnalyticsConsumer
+from maily.analytics.guard import Paused, Verdict
 from maily.campaigns.progress import ProgressPublisher
 from maily.config import Settings
 from maily.kit.db import create_sessionmaker, transaction
@@ -130,3 +132,34 @@ async def test_the_scheduler_publisher_queues_the_webhook_job_without_publishing
     assert job.kwargs["publish"] is False
     assert job.kwargs["state"] == "failed"
     assert job.kwargs["reason"] == "segment deleted"
+
+
+async def test_a_guard_pause_queues_the_webhook_job_after_the_analytics_commit(
+    world: World, settings: Settings, redis: Redis, job_queue_for_requests: JobQueue
+) -> None:
+    campaign_id = uuid.uuid4()
+    consumer = AnalyticsConsumer(
+        settings, world.sessionmaker, redis, name="guard-test", queue=job_queue_for_requests
+    )
+    paused = Paused(
+        workspace_id=world.workspace_id,
+        campaign_id=campaign_id,
+        campaign_name="Spring sale",
+        verdict=Verdict(rate="complaint", value=0.004, limit=0.003, sent=1000),
+        owners=(),
+    )
+
+    # What the consumer does once the batch that paused the campaign has committed.
+    await consumer._after_commit({}, [paused])
+
+    prefix = f"saq:job:{job_queue_for_requests.name}:"
+    [key] = [
+        raw.decode()[len(prefix) :]
+        async for raw in redis.scan_iter(match=f"{prefix}campaign-state:{campaign_id}:*")
+    ]
+    job = await job_queue_for_requests.job(key)
+    assert job is not None
+    assert job.kwargs["state"] == "paused"
+    assert job.kwargs["previous"] == "sending"
+    assert "complaint rate" in job.kwargs["reason"]
+    assert job.kwargs["publish"] is False  # the consumer published the live message itself
