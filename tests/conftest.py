@@ -26,6 +26,7 @@ from maily.config import Environment, Settings
 from maily.kit.db import AsyncSession, create_engine, create_sessionmaker
 from maily.kit.db.migrate import upgrade
 from maily.kit.embedded import local_or_embedded
+from maily.kit.queue import JobQueue, current_queue, set_current_queue
 
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
 TEST_ENCRYPTION_KEY = Fernet.generate_key().decode()
@@ -159,7 +160,24 @@ async def app_state(
 
 
 @pytest.fixture
-async def app(app_state: AppState, session: AsyncSession) -> Any:
+async def job_queue_for_requests(app_state: AppState) -> AsyncIterator[JobQueue]:
+    """The queue jobs enqueued by requests go to (after their savepoint commits), as
+    under `maily api`; nothing works them unless a test runs them."""
+    assert app_state.settings.redis.url
+    queue = JobQueue.from_url(app_state.settings.redis.url, app_state.settings)
+    await queue.connect()
+    try:
+        previous = current_queue()
+    except RuntimeError:
+        previous = None
+    set_current_queue(queue)
+    yield queue
+    set_current_queue(previous)
+    await queue.disconnect()
+
+
+@pytest.fixture
+async def app(app_state: AppState, session: AsyncSession, job_queue_for_requests: JobQueue) -> Any:
     app = create_app(app_state.settings, state=app_state)
 
     async def test_session() -> AsyncIterator[AsyncSession]:

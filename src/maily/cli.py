@@ -173,6 +173,18 @@ def scheduler() -> None:
     _role("scheduler", _scheduler)
 
 
+def _webhooks(settings: Settings) -> RoleMain:
+    from maily.webhooks.dispatcher import run_webhooks
+
+    return lambda stop: run_webhooks(settings, stop)
+
+
+@app.command()
+def webhooks() -> None:
+    """Turn tracking events into signed webhook deliveries (consumer group `webhooks`)."""
+    _role("webhooks", _webhooks)
+
+
 def _analytics(settings: Settings) -> RoleMain:
     from maily.analytics.consumer import run_analytics
 

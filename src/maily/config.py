@@ -283,6 +283,49 @@ class DeliverySettings(BaseModel):
     dmarc_report_address: str | None = None
 
 
+class WebhookSettings(BaseModel):
+    """Outbound webhooks: where they may go, how they are signed, retried and dropped."""
+
+    # Plain http:// endpoints; for development and tests only.
+    allow_http: bool = False
+    # Lets endpoints reach private, loopback and link-local addresses. Only for tests
+    # with a local receiver: refused outside development and test mode.
+    allow_private_addresses: bool = False
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    dns_timeout_seconds: float = Field(default=3.0, gt=0)
+    # Attempts per event before it is given up (the first included).
+    max_attempts: int = Field(default=12, ge=1, le=50)
+    retry_base_seconds: float = Field(default=30.0, gt=0)
+    retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    # An endpoint failing this many attempts in a row, with no success between, is disabled.
+    disable_after_failures: int = Field(default=25, ge=1)
+    max_endpoints_per_workspace: int = Field(default=20, ge=1)
+    # Settled deliveries (and their attempts) older than this leave the log, nightly.
+    log_retention_days: int = Field(default=30, ge=1)
+    # Receivers should refuse signatures older than this (documented, used by `verify`).
+    signature_tolerance_seconds: int = Field(default=300, ge=1)
+    # The dispatcher's consumer group on the event stream (`analytics.stream_key`).
+    consumer_group: str = "webhooks"
+    batch_size: int = Field(default=200, ge=1, le=5000)
+    block_milliseconds: int = Field(default=1000, ge=1)
+    # Entries a consumer read and never acknowledged for this long are taken over.
+    claim_idle_seconds: float = Field(default=60.0, gt=0)
+
+
+class RealtimeSettings(BaseModel):
+    """The live WebSocket: tickets and how much a slow socket may fall behind."""
+
+    ticket_ttl_seconds: int = Field(default=30, ge=1, le=600)
+    # Messages queued per socket; past it messages for that socket are dropped.
+    socket_queue_size: int = Field(default=256, ge=1)
+    # A socket that has had this many messages dropped is closed (1013, try again later).
+    max_dropped_messages: int = Field(default=256, ge=1)
+    # Sockets are closed (4401) when their access token expires, and at the latest after
+    # this long, so that a removed member or a revoked key loses the feed.
+    max_socket_seconds: int = Field(default=3600, ge=1)
+
+
 class SMTPSecurity(StrEnum):
     # Plain TCP: only for a relay on a trusted network (a local Postfix).
     none = "none"
@@ -472,6 +515,8 @@ class Settings(BaseSettings):
     postmark: PostmarkSettings = Field(default_factory=PostmarkSettings)
     sendgrid: SendGridSettings = Field(default_factory=SendGridSettings)
     mailgun: MailgunSettings = Field(default_factory=MailgunSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     bounces: BounceSettings = Field(default_factory=BounceSettings)
     inbound: InboundSettings = Field(default_factory=InboundSettings)
 
@@ -517,6 +562,15 @@ class Settings(BaseSettings):
         if names:
             raise ValueError(
                 f"MAILY_TRANSPORT is {self.transport}, which needs " + ", ".join(names)
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_private_webhooks_in_production(self) -> Settings:
+        if self.webhooks.allow_private_addresses and self.environment is Environment.production:
+            raise ValueError(
+                "MAILY_WEBHOOKS__ALLOW_PRIVATE_ADDRESSES is for tests with a local receiver; "
+                "it is refused in production"
             )
         return self
 

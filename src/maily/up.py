@@ -91,11 +91,13 @@ async def _serve_all(settings: Settings) -> None:
     from maily.analytics.consumer import run_analytics
     from maily.campaigns.scheduler import run_scheduler
     from maily.delivery.sender import run_sender
+    from maily.webhooks.dispatcher import run_webhooks
     from maily.workers import run_worker
 
     roles["worker"] = lambda event: run_worker(settings, event)
     roles["sender"] = lambda event: run_sender(settings, event)
     roles["scheduler"] = lambda event: run_scheduler(settings, event)
+    roles["webhooks"] = lambda event: run_webhooks(settings, event)
     roles["analytics"] = lambda event: run_analytics(settings, event)
     for name in IDLE_ROLES:
         roles[name] = lambda event, name=name: idle_until_stopped(name, event)  # type: ignore[misc]

@@ -8,11 +8,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from maily.kit.db import create_sessionmaker
+from maily.kit.queue import JobQueue
 from tests.campaigns.support import World, drop_world, new_world
 
 
 @pytest.fixture
-async def world(engine: AsyncEngine) -> AsyncIterator[World]:
+async def world(engine: AsyncEngine, job_queue_for_requests: JobQueue) -> AsyncIterator[World]:
+    # State changes queue their announcement (live sockets, webhooks) after commit.
     created = await new_world(create_sessionmaker(engine))
     try:
         yield created

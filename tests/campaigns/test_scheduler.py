@@ -230,9 +230,11 @@ async def test_the_scheduler_role_starts_due_campaigns_and_announces_it(
         await pubsub.aclose()
 
     assert json.loads(message["data"]) == {
-        "type": "campaign.status",
+        "type": "campaign.state",
         "campaign_id": str(campaign_id),
-        "status": "sending",
+        "state": "sending",
+        "previous": None,
+        "reason": None,
     }
     assert await world.status_of(campaign_id) == "sending"
     assert set(await world.rows(campaign_id)) == {"ann"}

@@ -44,12 +44,15 @@ from maily.analytics.stream import (
     live_channel,
 )
 from maily.analytics.tally import CampaignKey, Incoming, Tally, tally
+from maily.campaigns.progress import state_queue
 from maily.config import AnalyticsSettings, Settings
 from maily.contacts import subscriptions
 from maily.delivery.transports.base import Transport
 from maily.kit.db import AsyncSession, transaction
 from maily.kit.logging import get_logger
+from maily.kit.queue import JobQueue
 from maily.models import Contact
+from maily.webhooks.campaign_states import STATE_TASK, state_job_kwargs
 
 _log = get_logger("maily.analytics")
 
@@ -137,8 +140,11 @@ class AnalyticsConsumer:
         *,
         transport: Transport | None = None,
         name: str | None = None,
+        queue: JobQueue | None = None,
     ) -> None:
         self.settings = settings
+        # Where the `campaign.state_changed` webhooks of guard pauses are queued.
+        self.queue = queue
         self.config: AnalyticsSettings = settings.analytics
         self.sessionmaker = sessionmaker
         self.redis = redis
@@ -434,6 +440,22 @@ class AnalyticsConsumer:
 
     # -- after commit -------------------------------------------------------------------
 
+    async def _queue_state_webhooks(self, item: Paused) -> None:
+        """The pause's `campaign.state_changed` webhooks (published live above already)."""
+        if self.queue is None:
+            return
+        key, kwargs = state_job_kwargs(
+            item.workspace_id,
+            item.campaign_id,
+            "paused",
+            previous="sending",
+            reason=item.verdict.reason,
+        )
+        try:
+            await self.queue.enqueue(STATE_TASK, key=key, publish=False, **kwargs)
+        except (RedisError, OSError) as exc:
+            _log.warning("campaign state webhooks not queued", error=str(exc))
+
     async def _after_commit(
         self, progress: dict[CampaignKey, dict[str, int]], paused: Sequence[Paused]
     ) -> None:
@@ -468,6 +490,7 @@ class AnalyticsConsumer:
         except RedisError as exc:
             _log.warning("live counters not published", error=str(exc))
         for item in paused:
+            await self._queue_state_webhooks(item)
             metrics.CAMPAIGNS_PAUSED.labels(rate=item.verdict.rate).inc()
             _log.warning(
                 "campaign paused by the deliverability guard",
@@ -539,9 +562,15 @@ async def run_analytics(settings: Settings, stop: asyncio.Event) -> None:
     redis = Redis.from_url(settings.redis.url)
     sessionmaker = create_sessionmaker(engine)
     transport = transport_from_settings(settings, sessionmaker=sessionmaker)
+    queue = await state_queue(settings)
     try:
-        await AnalyticsConsumer(settings, sessionmaker, redis, transport=transport).run(stop)
+        consumer = AnalyticsConsumer(
+            settings, sessionmaker, redis, transport=transport, queue=queue
+        )
+        await consumer.run(stop)
     finally:
+        if queue is not None:
+            await queue.disconnect()
         await transport.aclose()
         await redis.aclose()
         await engine.dispose()

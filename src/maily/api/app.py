@@ -35,10 +35,12 @@ from maily.kit.ratelimit import RateLimiter
 from maily.kit.requestid import RequestIdMiddleware
 from maily.kit.storage import storage_from_settings
 from maily.kit.tracing import instrument_app
+from maily.realtime.endpoints import router as realtime_router
 from maily.reports.endpoints import router as reports_router
 from maily.segments.endpoints import router as segments_router
 from maily.templates.endpoints import router as templates_router
 from maily.tracking.server import TrackingMiddleware
+from maily.webhooks.endpoints import router as webhooks_router
 
 ROUTERS = [
     auth_router,
@@ -53,6 +55,8 @@ ROUTERS = [
     sending_domains_router,
     audit_router,
     outbox_router,
+    webhooks_router,
+    realtime_router,
     reports_router,
     bounce_webhooks_router,
 ]
@@ -84,6 +88,13 @@ def state_from(settings: Settings, engine: AsyncEngine, redis: Redis) -> AppStat
     )
 
 
+async def _stop_live_hub(app: FastAPI) -> None:
+    # Made on the first live WebSocket (maily.realtime.endpoints.live_hub).
+    hub = getattr(app.state, "live_hub", None)
+    if hub is not None:
+        await hub.stop()
+
+
 def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
     """Build the app. Pass `state` to reuse connections (tests, `maily up`); the app
     then leaves closing them to the caller."""
@@ -92,7 +103,10 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not owns_state:
-            yield
+            try:
+                yield
+            finally:
+                await _stop_live_hub(app)
             return
         current = app.state.maily = build_state(settings)
         assert settings.redis.url
@@ -103,6 +117,7 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await _stop_live_hub(app)
             await queue.disconnect()
             # Built on first use by a test send or a start (maily.delivery.parts).
             parts = getattr(app.state, "delivery_parts", None)

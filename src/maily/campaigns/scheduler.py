@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from maily.campaigns.engine import CampaignEngine
-from maily.campaigns.progress import ProgressPublisher
+from maily.campaigns.progress import ProgressPublisher, state_queue
 from maily.campaigns.repository import CampaignRepository
 from maily.config import SchedulerSettings, Settings
 from maily.kit.db import AsyncSession, create_engine, create_sessionmaker, transaction
@@ -158,7 +158,9 @@ class Scheduler:
             if campaign is None:
                 continue
             (report.started if campaign.status == "sending" else report.failed).append(key[1])
-            await self.publisher.status(key[0], key[1], campaign.status)
+            await self.publisher.status(
+                key[0], key[1], campaign.status, reason=campaign.failure_reason
+            )
         undecided = await self._keys(lambda r: r.ab_undecided())
         for key, winner in await self._each(undecided, lambda e, k: e.decide(*k)):
             if winner is not None:
@@ -198,12 +200,14 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
     # One connection holds the lock, the others do the work.
     engine = create_engine(settings.database.url, pool_size=3, max_overflow=2)
     redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
+    queue = await state_queue(settings)
     try:
-        scheduler = Scheduler(
-            engine, create_sessionmaker(engine), settings.scheduler, ProgressPublisher(redis)
-        )
+        publisher = ProgressPublisher(redis, queue, settings.analytics.live_channel_prefix)
+        scheduler = Scheduler(engine, create_sessionmaker(engine), settings.scheduler, publisher)
         await scheduler.run(stop)
     finally:
+        if queue is not None:
+            await queue.disconnect()
         if redis is not None:
             await redis.aclose()
         await engine.dispose()

@@ -25,6 +25,7 @@ from maily.kit.db import AsyncSession
 from maily.kit.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from maily.kit.pagination import PageParams
 from maily.models import Campaign
+from maily.webhooks.campaign_states import announce_state_change
 
 # The first timezone to reach a wall-clock time is UTC+14 (Line Islands), the last UTC-12.
 EARLIEST_OFFSET = timedelta(hours=14)
@@ -215,8 +216,12 @@ class CampaignService:
         if problems:
             raise CampaignNotReady("the campaign's content lacks (CAN-SPAM)", problems)
         campaign.scheduled_at = self._start_time(campaign, datetime.now(UTC))
+        previous = campaign.status
         campaign.status = CampaignStatus.scheduled
         campaign.failure_reason = None
+        announce_state_change(
+            self.session, campaign.workspace_id, campaign.id, campaign.status, previous=previous
+        )
         return await self.campaigns.save(campaign)
 
     async def _move(
@@ -224,7 +229,12 @@ class CampaignService:
     ) -> Campaign:
         campaign = await self.get(ctx, campaign_id, for_update=True)
         require(campaign.status, target)
+        previous = campaign.status
         campaign.status = target
+        # Live sockets and webhooks hear of it once the request's transaction commits.
+        announce_state_change(
+            self.session, campaign.workspace_id, campaign.id, target, previous=previous
+        )
         if target is CampaignStatus.draft:
             campaign.scheduled_at = None
         if target is CampaignStatus.cancelled:

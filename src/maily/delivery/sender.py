@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from maily.campaigns.content import content_of
 from maily.campaigns.engine import CampaignEngine
-from maily.campaigns.progress import ProgressPublisher
+from maily.campaigns.progress import ProgressPublisher, state_queue
 from maily.campaigns.repository import CampaignRepository
 from maily.config import SenderSettings, Settings
 from maily.delivery.composer import (
@@ -264,7 +264,9 @@ class Sender:
             _log.warning(
                 "campaign failed", campaign_id=str(campaign_id), reason=reasons[campaign_id]
             )
-            await self.publisher.status(workspaces[campaign_id], campaign_id, "failed")
+            await self.publisher.status(
+                workspaces[campaign_id], campaign_id, "failed", reason=reasons[campaign_id]
+            )
         return failed
 
     def _compose_all(
@@ -428,6 +430,7 @@ async def run_sender(
     lanes = settings.sender.concurrency
     engine = create_engine(settings.database.url, pool_size=lanes + 1, max_overflow=lanes)
     redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
+    queue = await state_queue(settings)
     try:
         sessionmaker = create_sessionmaker(engine)
         parts = parts or await build_delivery_parts(settings, sessionmaker)
@@ -440,7 +443,7 @@ async def run_sender(
             parts.composer,
             parts.transport,
             settings.sender,
-            publisher=ProgressPublisher(redis),
+            publisher=ProgressPublisher(redis, queue, settings.analytics.live_channel_prefix),
             buckets=RedisTokenBucket(redis, "maily:send-rate") if redis is not None else None,
         )
         try:
@@ -448,6 +451,8 @@ async def run_sender(
         finally:
             await parts.transport.aclose()
     finally:
+        if queue is not None:
+            await queue.disconnect()
         if redis is not None:
             await redis.aclose()
         await engine.dispose()

@@ -28,6 +28,7 @@ ROLE_PORT_OFFSETS: Final[Mapping[str, int]] = {
     "analytics": 4,
     "ai": 5,
     "inbound": 6,
+    "webhooks": 7,
     "tracking": 8,
 }
 

@@ -22,6 +22,7 @@ from maily.models.suppression import SuppressionEntry
 from maily.models.template import Template, TemplateVersion
 from maily.models.transfer import ContactExport, ContactImport
 from maily.models.user import User
+from maily.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from maily.models.workspace import Workspace
 
 __all__ = [
@@ -57,5 +58,8 @@ __all__ = [
     "Template",
     "TemplateVersion",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "Workspace",
 ]

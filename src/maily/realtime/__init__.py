@@ -1,0 +1,1 @@
+"""Live updates: a workspace-scoped WebSocket fed by Redis pub/sub."""

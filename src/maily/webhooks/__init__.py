@@ -1,0 +1,1 @@
+"""Outbound webhooks: signed, retried, logged, and never sent to private addresses."""
