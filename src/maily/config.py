@@ -149,6 +149,15 @@ class SchedulerSettings(BaseModel):
     campaigns_per_tick: int = Field(default=20, ge=1)
 
 
+class AnalyticsSettings(BaseModel):
+    """Tracking events on their way to reports (see docs/analytics.md)."""
+
+    # The Redis stream the public endpoints, bounce handlers and webhooks append to.
+    stream_key: str = "maily:events"
+    # Pub/sub channels of live counters are `<prefix><workspace id>`.
+    live_channel_prefix: str = "maily:live:"
+
+
 class StorageSettings(BaseModel):
     """Object storage (templates, images, attachments, imports, exports): see docs/storage.md."""
 
@@ -340,6 +349,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     sender: SenderSettings = Field(default_factory=SenderSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     smtp: SMTPSettings = Field(default_factory=SMTPSettings)

@@ -1,6 +1,7 @@
 """All SQLAlchemy models, one module per aggregate, re-exported for Alembic and callers."""
 
 from maily.kit.db.base import Base
+from maily.models.analytics import CampaignDomainStats, CampaignLinkStats, CampaignStats
 from maily.models.api_key import APIKey
 from maily.models.audit import AuditEntry
 from maily.models.campaign import Campaign
@@ -27,6 +28,9 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Campaign",
+    "CampaignDomainStats",
+    "CampaignLinkStats",
+    "CampaignStats",
     "ConsentRecord",
     "Contact",
     "ContactExport",

@@ -81,3 +81,9 @@ class Delivery(TenantMixin, UUIDMixin, TimestampMixin, Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
     last_code: Mapped[int | None] = mapped_column(Integer)
     last_detail: Mapped[str | None] = mapped_column(String(1000))
+    # First engagement, kept by the analytics service: unique opens and clicks are the
+    # rows whose first one it recorded (human = not a proxy, scanner or prefetch).
+    first_open_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_human_open_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_click_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_human_click_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, PrimaryKeyConstraint, String, text
+from sqlalchemy import DateTime, Index, Integer, PrimaryKeyConstraint, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,6 +33,9 @@ class Event(Base):
             "occurred_at",
             postgresql_include=["contact_id"],
         ),
+        # A stream entry is stored once however often it is delivered (the partition key
+        # must be part of a unique index; the time is the entry's own, so it's the same).
+        Index("uq_events_stream_id", "stream_id", "occurred_at", unique=True),
         {"postgresql_partition_by": "RANGE (occurred_at)"},
     )
 
@@ -42,6 +45,13 @@ class Event(Base):
     contact_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
     campaign_id: Mapped[uuid.UUID | None] = mapped_column()
     type: Mapped[str] = mapped_column(String(16), nullable=False)
+    delivery_id: Mapped[uuid.UUID | None] = mapped_column()
+    # The Redis stream entry the event came from (NULL for events made otherwise).
+    stream_id: Mapped[str | None] = mapped_column(String(32))
+    # NULL for a person; otherwise why it's taken for a machine (proxy, scanner, ...).
+    machine: Mapped[str | None] = mapped_column(String(16))
+    link_index: Mapped[int | None] = mapped_column(Integer)
+    variant: Mapped[str | None] = mapped_column(String(1))
     data: Mapped[dict[str, Any]] = mapped_column(
         JSONB, nullable=False, server_default=text("'{}'::jsonb")
     )

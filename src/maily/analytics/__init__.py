@@ -1,0 +1,1 @@
+"""Analytics: the event stream, its consumer, rollups and reports."""

@@ -1,0 +1,181 @@
+"""The event stream: what public endpoints, bounce handlers and provider webhooks append
+to Redis, and what the analytics service and the webhook dispatcher read back.
+
+One Redis stream (`settings.analytics.stream_key`) carries every engagement event as a
+flat map of short string fields, so an entry costs little to write on the hot path and
+any consumer can decode it without PostgreSQL. An event names its delivery only; a
+consumer resolves delivery -> workspace, campaign, contact and variant in one query per
+batch. The stream entry id is the event's identity: storing it with the event makes a
+replayed entry a no-op."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "ANALYTICS_GROUP",
+    "WEBHOOKS_GROUP",
+    "BounceType",
+    "EventKind",
+    "MachineReason",
+    "StreamFormatError",
+    "TrackingEvent",
+    "UnsubscribeChannel",
+    "append_events",
+    "decode_event",
+    "encode_event",
+    "live_channel",
+]
+
+ANALYTICS_GROUP = "analytics"
+WEBHOOKS_GROUP = "webhooks"
+
+MAX_USER_AGENT = 512
+MAX_DIAGNOSTIC = 500
+
+
+class EventKind(StrEnum):
+    open = "open"
+    click = "click"
+    unsubscribe = "unsubscribe"
+    bounce = "bounce"
+    complaint = "complaint"
+    delivered = "delivered"
+
+
+class MachineReason(StrEnum):
+    """Why an open or click is taken for a machine's rather than a person's."""
+
+    proxy = "proxy"  # a mail-privacy image proxy (Apple Mail Privacy Protection, Gmail's)
+    scanner = "scanner"  # a security gateway following every link
+    prefetch = "prefetch"  # fetched within seconds of delivery
+    bot = "bot"  # a known crawler or automation user agent
+
+
+class BounceType(StrEnum):
+    hard = "hard"
+    soft = "soft"
+    complaint = "complaint"
+
+
+class UnsubscribeChannel(StrEnum):
+    one_click = "one_click"  # RFC 8058 POST from the mailbox provider
+    link = "link"  # the unsubscribe page, confirmed by the person
+    preferences = "preferences"  # the preference center
+    mailto = "mailto"  # mail to the List-Unsubscribe mailto address
+
+
+class StreamFormatError(ValueError):
+    """An entry that doesn't decode: logged and acknowledged by consumers, never retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingEvent:
+    kind: EventKind
+    delivery_id: uuid.UUID
+    at_ms: int  # when it happened, epoch milliseconds
+    link_index: int | None = None  # clicks
+    user_agent: str = ""
+    ip: str = ""
+    machine: MachineReason | None = None
+    # bounce / complaint / delivered
+    bounce_type: BounceType | None = None
+    code: str = ""
+    diagnostic: str = ""
+    source: str = ""  # ses | postmark | sendgrid | mailgun | inbound
+    # unsubscribe
+    channel: UnsubscribeChannel | None = None
+    reason: str = ""
+    # a preference-center unsubscribe from some lists only; empty means all
+    lists: tuple[uuid.UUID, ...] = field(default=())
+
+
+def encode_event(event: TrackingEvent) -> dict[str, str]:
+    """The stream fields of an event; empty optional fields are left out."""
+    fields = {"k": event.kind.value, "d": event.delivery_id.hex, "t": str(event.at_ms)}
+    if event.link_index is not None:
+        fields["l"] = str(event.link_index)
+    if event.user_agent:
+        fields["ua"] = event.user_agent[:MAX_USER_AGENT]
+    if event.ip:
+        fields["ip"] = event.ip
+    if event.machine is not None:
+        fields["m"] = event.machine.value
+    if event.bounce_type is not None:
+        fields["bt"] = event.bounce_type.value
+    if event.code:
+        fields["code"] = event.code
+    if event.diagnostic:
+        fields["diag"] = event.diagnostic[:MAX_DIAGNOSTIC]
+    if event.source:
+        fields["src"] = event.source
+    if event.channel is not None:
+        fields["ch"] = event.channel.value
+    if event.reason:
+        fields["r"] = event.reason
+    if event.lists:
+        fields["lists"] = ",".join(item.hex for item in event.lists)
+    return fields
+
+
+def _text(fields: Mapping[Any, Any], name: str) -> str:
+    value = fields.get(name, fields.get(name.encode(), ""))
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def decode_event(fields: Mapping[Any, Any]) -> TrackingEvent:
+    """An event from its stream fields (str or bytes keys and values)."""
+    try:
+        kind = EventKind(_text(fields, "k"))
+        delivery_id = uuid.UUID(hex=_text(fields, "d"))
+        at_ms = int(_text(fields, "t"))
+        link = _text(fields, "l")
+        machine = _text(fields, "m")
+        bounce_type = _text(fields, "bt")
+        channel = _text(fields, "ch")
+        lists = _text(fields, "lists")
+        return TrackingEvent(
+            kind=kind,
+            delivery_id=delivery_id,
+            at_ms=at_ms,
+            link_index=int(link) if link else None,
+            user_agent=_text(fields, "ua"),
+            ip=_text(fields, "ip"),
+            machine=MachineReason(machine) if machine else None,
+            bounce_type=BounceType(bounce_type) if bounce_type else None,
+            code=_text(fields, "code"),
+            diagnostic=_text(fields, "diag"),
+            source=_text(fields, "src"),
+            channel=UnsubscribeChannel(channel) if channel else None,
+            reason=_text(fields, "r"),
+            lists=tuple(uuid.UUID(hex=item) for item in lists.split(",")) if lists else (),
+        )
+    except (ValueError, TypeError) as exc:
+        raise StreamFormatError(f"undecodable event entry: {exc}") from exc
+
+
+async def append_events(redis: Any, stream_key: str, events: Iterable[TrackingEvent]) -> list[str]:
+    """Append events in one pipelined round trip; returns their entry ids.
+
+    No MAXLEN: the stream is trimmed by its consumers once every group has acknowledged,
+    never by a writer, so an unread event can't be cut off."""
+    pipe = redis.pipeline(transaction=False)
+    count = 0
+    for event in events:
+        pipe.xadd(stream_key, encode_event(event))
+        count += 1
+    if not count:
+        return []
+    ids = await pipe.execute()
+    return [item.decode() if isinstance(item, bytes) else str(item) for item in ids]
+
+
+def live_channel(prefix: str, workspace_id: uuid.UUID) -> str:
+    """The pub/sub channel of one workspace's live counters."""
+    return f"{prefix}{workspace_id}"
