@@ -34,6 +34,8 @@ from maily.campaigns.repository import CampaignRepository
 from maily.config import SchedulerSettings, Settings
 from maily.kit.db import AsyncSession, create_engine, create_sessionmaker, transaction
 from maily.kit.logging import get_logger
+from maily.kit.queue import JobQueue
+from maily.ops.backlog import BacklogSampler
 
 # The advisory lock key all schedulers of a database compete for ("maily" + 1).
 LEADER_LOCK_KEY = 0x6D61696C7901
@@ -202,7 +204,27 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
         scheduler = Scheduler(
             engine, create_sessionmaker(engine), settings.scheduler, ProgressPublisher(redis)
         )
-        await scheduler.run(stop)
+        # The active instance also samples the backlog gauges (ledger, stream, queue).
+        queue = JobQueue.from_url(settings.redis.url, settings) if settings.redis.url else None
+        if queue is not None:
+            await queue.connect()
+        sampler = BacklogSampler(
+            engine,
+            redis=redis,
+            stream_keys=[settings.analytics.stream_key] if redis is not None else [],
+            queue_name=settings.queue.name,
+            queue_depth=queue.depth if queue is not None else None,
+        )
+        sampling = asyncio.create_task(sampler.run(stop, lambda: scheduler.is_leader))
+        try:
+            await scheduler.run(stop)
+        finally:
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
+            BacklogSampler.clear()
+            if queue is not None:
+                await queue.disconnect()
     finally:
         if redis is not None:
             await redis.aclose()
