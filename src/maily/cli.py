@@ -225,6 +225,29 @@ def rotate_secrets() -> None:
     typer.echo(f"re-encrypted {_run(rotate())} stored secrets")
 
 
+# -- operations -----------------------------------------------------------------
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per finding")] = False,
+) -> None:
+    """Check the configuration, PostgreSQL, Redis, object storage, the SMTP relay and
+    the DNS of every sending domain. Exits 1 when a check fails."""
+    import json
+
+    from maily.ops.doctor import Doctor, Status, worst
+
+    findings = _run(Doctor(_settings()).run())
+    for finding in findings:
+        if as_json:
+            typer.echo(json.dumps(finding.to_json()))
+        else:
+            typer.echo(f"{finding.status.value:<4}  {finding.check}: {finding.detail}")
+    if worst(findings) is Status.fail:
+        raise typer.Exit(1)
+
+
 # -- admin ----------------------------------------------------------------------
 
 
