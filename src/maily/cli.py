@@ -248,6 +248,34 @@ def doctor(
         raise typer.Exit(1)
 
 
+@app.command()
+def backup(
+    output: Annotated[Path, typer.Argument(help="New (or empty) folder for the backup")],
+) -> None:
+    """Back up the database (pg_dump) and every stored object into a folder."""
+    from maily.ops.backup import backup as run_backup
+
+    manifest = _run(run_backup(_settings(), output))
+    typer.echo(
+        f"backed up the database (revision {manifest.database_revision}) and "
+        f"{manifest.objects} objects ({manifest.object_bytes} bytes) to {output}"
+    )
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="Folder written by `maily backup`")],
+) -> None:
+    """Restore a backup into an empty database and write its objects back."""
+    from maily.ops.backup import restore as run_restore
+
+    manifest = _run(run_restore(_settings(), source))
+    typer.echo(
+        f"restored the database (revision {manifest.database_revision}) and "
+        f"{manifest.objects} objects from {source}"
+    )
+
+
 # -- admin ----------------------------------------------------------------------
 
 
