@@ -244,3 +244,24 @@ def test_network_policies_cover_every_role(manifests: list[dict[str, Any]]) -> N
     # The sender takes no traffic but Prometheus's.
     (only,) = policies["maily-sender"]["spec"]["ingress"]
     assert only["ports"] == [{"port": "metrics"}]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (
+            {"roles": {"api": {"replicas": "two"}}},
+            "at '/roles/api/replicas': got string, want integer",
+        ),
+        ({"ingres": {"host": "x"}}, "additional properties 'ingres' not allowed"),
+        (
+            {"roles": {"mailer": {"enabled": True}}},
+            "at '/roles': additional properties 'mailer' not allowed",
+        ),
+        ({"canary": {"weight": 150}}, "at '/canary/weight': maximum: got 150, want 100"),
+        ({"image": {"digest": "latest"}}, "at '/image/digest'"),
+    ],
+)
+def test_values_the_schema_refuses(bad: dict[str, Any], message: str) -> None:
+    with pytest.raises(helm.HelmValuesError, match=re.escape(message)):
+        render(overrides=values(**bad))
