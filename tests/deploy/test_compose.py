@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.deploy.composefile import COMPOSE, ROLES, load, problems
+from tests.deploy.settings_names import is_setting, unknown
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,3 +85,19 @@ def test_the_example_env_file_names_every_required_variable() -> None:
             key, value = line.split("=", 1)
             if key in required:
                 assert value == "", key
+
+
+def test_every_maily_variable_is_a_real_setting() -> None:
+    names = {
+        key
+        for service in load()["services"].values()
+        for key in (service.get("environment") or {})
+        if key.startswith("MAILY_")
+    }
+    assert len(names) > 15
+    assert unknown(names) == set()
+    # The check itself tells a setting from a misspelt one.
+    assert is_setting("MAILY_SMTP__HOST")
+    assert is_setting("MAILY_DATABASE_URL")
+    assert not is_setting("MAILY_SMTP__HOSTNAME")
+    assert not is_setting("MAILY_DATABASE__URL__X")

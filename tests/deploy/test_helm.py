@@ -20,6 +20,7 @@ from tests.deploy.kube import (
     schema_problems,
     values,
 )
+from tests.deploy.settings_names import unknown
 
 ROLES = ("api", "worker", "sender", "scheduler", "analytics", "ai", "inbound")
 # Values that turn on every optional part at once.
@@ -265,3 +266,14 @@ def test_network_policies_cover_every_role(manifests: list[dict[str, Any]]) -> N
 def test_values_the_schema_refuses(bad: dict[str, Any], message: str) -> None:
     with pytest.raises(helm.HelmValuesError, match=re.escape(message)):
         render(overrides=values(**bad))
+
+
+def test_every_variable_the_chart_sets_is_a_real_setting() -> None:
+    documents = render(overrides=EVERYTHING)
+    names = {
+        env["name"]
+        for doc in [*of_kind(documents, "Deployment"), *of_kind(documents, "Job")]
+        for container in containers(doc)
+        for env in container["env"]
+    }
+    assert unknown(names) == set()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.kube import render, schema_problems
+from tests.deploy.settings_names import unknown
 from tests.deploy.terraform import (
     EXAMPLE,
     MODULES,
@@ -78,6 +79,7 @@ def test_the_environment_outputs_feed_the_helm_chart() -> None:
         e["name"]: e.get("value") for e in api["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert env["MAILY_TRANSPORT"] == "ses"
+    assert unknown(set(env)) == set()
     assert env["MAILY_DATABASE_URL"].endswith(
         "@<module.rds.address>:<module.rds.port>/<module.rds.database_name>?ssl=require"
     )
