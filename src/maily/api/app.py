@@ -34,6 +34,7 @@ from maily.kit.ratelimit import RateLimiter
 from maily.kit.requestid import RequestIdMiddleware
 from maily.kit.storage import storage_from_settings
 from maily.kit.tracing import instrument_app
+from maily.reports.endpoints import router as reports_router
 from maily.segments.endpoints import router as segments_router
 from maily.templates.endpoints import router as templates_router
 
@@ -50,6 +51,7 @@ ROUTERS = [
     sending_domains_router,
     audit_router,
     outbox_router,
+    reports_router,
 ]
 
 
