@@ -18,7 +18,13 @@ $(UV):
 	$(UV) sync --locked
 	@touch $@
 
-install: .venv/.synced
+# checkov for the offline deploy checks (tests/deploy), in its own environment: it pins
+# boto3, urllib3 and pytest below what Maily uses.
+$(TOOLS)/deploy-checks/.synced: deploy/tools/pyproject.toml deploy/tools/uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(TOOLS)/deploy-checks $(UV) sync --locked --project deploy/tools
+	@touch $@
+
+install: .venv/.synced $(TOOLS)/deploy-checks/.synced
 
 up: install
 	$(RUN) maily up

@@ -267,6 +267,57 @@ def rotate_secrets() -> None:
     typer.echo(f"re-encrypted {_run(rotate())} stored secrets")
 
 
+# -- operations -----------------------------------------------------------------
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per finding")] = False,
+) -> None:
+    """Check the configuration, PostgreSQL, Redis, object storage, the SMTP relay and
+    the DNS of every sending domain. Exits 1 when a check fails."""
+    import json
+
+    from maily.ops.doctor import Doctor, Status, worst
+
+    findings = _run(Doctor(_settings()).run())
+    for finding in findings:
+        if as_json:
+            typer.echo(json.dumps(finding.to_json()))
+        else:
+            typer.echo(f"{finding.status.value:<4}  {finding.check}: {finding.detail}")
+    if worst(findings) is Status.fail:
+        raise typer.Exit(1)
+
+
+@app.command()
+def backup(
+    output: Annotated[Path, typer.Argument(help="New (or empty) folder for the backup")],
+) -> None:
+    """Back up the database (pg_dump) and every stored object into a folder."""
+    from maily.ops.backup import backup as run_backup
+
+    manifest = _run(run_backup(_settings(), output))
+    typer.echo(
+        f"backed up the database (revision {manifest.database_revision}) and "
+        f"{manifest.objects} objects ({manifest.object_bytes} bytes) to {output}"
+    )
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="Folder written by `maily backup`")],
+) -> None:
+    """Restore a backup into an empty database and write its objects back."""
+    from maily.ops.backup import restore as run_restore
+
+    manifest = _run(run_restore(_settings(), source))
+    typer.echo(
+        f"restored the database (revision {manifest.database_revision}) and "
+        f"{manifest.objects} objects from {source}"
+    )
+
+
 # -- admin ----------------------------------------------------------------------
 
 

@@ -14,7 +14,9 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
+
+from prometheus_client import Counter
 
 __all__ = [
     "ANALYTICS_GROUP",
@@ -33,6 +35,12 @@ __all__ = [
 
 ANALYTICS_GROUP = "analytics"
 WEBHOOKS_GROUP = "webhooks"
+
+EVENTS_APPENDED: Final = Counter(
+    "maily_events_appended",
+    "Events appended to the event stream, by kind (open, click, bounce, complaint, ...).",
+    ["kind"],
+)
 
 MAX_USER_AGENT = 512
 MAX_DIAGNOSTIC = 500
@@ -166,13 +174,16 @@ async def append_events(redis: Any, stream_key: str, events: Iterable[TrackingEv
     No MAXLEN: the stream is trimmed by its consumers once every group has acknowledged,
     never by a writer, so an unread event can't be cut off."""
     pipe = redis.pipeline(transaction=False)
-    count = 0
+    kinds: dict[str, int] = {}
     for event in events:
         pipe.xadd(stream_key, encode_event(event))
-        count += 1
-    if not count:
+        kind = str(event.kind)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    if not kinds:
         return []
     ids = await pipe.execute()
+    for kind, n in kinds.items():
+        EVENTS_APPENDED.labels(kind).inc(n)
     return [item.decode() if isinstance(item, bytes) else str(item) for item in ids]
 
 

@@ -34,6 +34,7 @@ from maily.campaigns.repository import CampaignRepository
 from maily.config import SchedulerSettings, Settings
 from maily.kit.db import AsyncSession, create_engine, create_sessionmaker, transaction
 from maily.kit.logging import get_logger
+from maily.ops.backlog import BacklogSampler
 
 # The advisory lock key all schedulers of a database compete for ("maily" + 1).
 LEADER_LOCK_KEY = 0x6D61696C7901
@@ -204,7 +205,22 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
     try:
         publisher = ProgressPublisher(redis, queue, settings.analytics.live_channel_prefix)
         scheduler = Scheduler(engine, create_sessionmaker(engine), settings.scheduler, publisher)
-        await scheduler.run(stop)
+        # The active instance also samples the backlog gauges (ledger, stream, queue).
+        sampler = BacklogSampler(
+            engine,
+            redis=redis,
+            stream_keys=[settings.analytics.stream_key] if redis is not None else [],
+            queue_name=settings.queue.name,
+            queue_depth=queue.depth if queue is not None else None,
+        )
+        sampling = asyncio.create_task(sampler.run(stop, lambda: scheduler.is_leader))
+        try:
+            await scheduler.run(stop)
+        finally:
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
+            BacklogSampler.clear()
     finally:
         if queue is not None:
             await queue.disconnect()

@@ -71,6 +71,12 @@ DELIVERIES_SETTLED: Final = MetricCounter(
     "Ledger rows a sender recorded, by the state they reached.",
     ["status"],
 )
+TRANSPORT_MESSAGES: Final = MetricCounter(
+    "maily_transport_messages",
+    "Messages handed to a transport, by transport and the outcome it answered "
+    "(sent, deferred, bounced, failed, unknown); the base of send failure and bounce rates.",
+    ["transport", "outcome"],
+)
 BATCH_DURATION: Final = Histogram(
     "maily_sender_batch_duration_seconds",
     "Time from leasing a batch to recording its outcomes.",
@@ -307,6 +313,8 @@ class Sender:
             # messages left, so they are retried like a refused connection.
             _log.exception("transport raised", transport=self.transport.name)
             handed = [SendResult(Outcome.deferred, detail=f"transport error: {exc}")] * len(to_send)
+        for outcome, n in Counter(str(r.outcome) for r in handed).items():
+            TRANSPORT_MESSAGES.labels(self.transport.name, outcome).inc(n)
         from_transport = iter(handed)
         sent = [next(from_transport) if ok else _RATE_LIMITED for ok in allowed]
         outcomes = iter(sent)
