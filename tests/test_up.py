@@ -22,9 +22,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_up(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_up(data_dir: Path, port: int, log: Path, inbound_port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILY_")}
     env["MAILY_ROLES__HEALTH_BASE_PORT"] = "0"
+    env["MAILY_INBOUND__PORT"] = str(inbound_port)
     return subprocess.Popen(
         [sys.executable, "-m", "maily", "up", "--data-dir", str(data_dir), "--port", str(port)],
         stdout=log.open("ab"),
@@ -65,13 +66,26 @@ def embedded_processes(data_dir: Path) -> list[str]:
     return [line for line in out.splitlines() if str(data_dir) in line and "maily up" not in line]
 
 
+def smtp_greeting(port: int, log: Path) -> bytes:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                return sock.recv(512)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(log.read_text()[-3000:]) from None
+        time.sleep(0.2)  # polling a port with a deadline, not waiting for an event
+
+
 @pytest.mark.slow
 def test_up_runs_everything_and_keeps_data(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     log = tmp_path / "up.log"
     port = free_port()
+    inbound_port = free_port()
 
-    first = start_up(data_dir, port, log)
+    first = start_up(data_dir, port, log, inbound_port)
     try:
         wait_ready(first, port, log)
         output = log.read_text()
@@ -91,12 +105,16 @@ def test_up_runs_everything_and_keeps_data(tmp_path: Path) -> None:
         started = {
             line.get("role") for line in json_lines(log) if line.get("message") == "role started"
         }
-        assert started >= {"worker", "sender", "scheduler", "analytics", "ai", "inbound"}
+        assert started >= {
+            "worker", "sender", "scheduler", "analytics", "webhooks", "ai", "inbound"
+        }  # fmt: skip
+        # The bounce receiver answers SMTP on its port.
+        assert smtp_greeting(inbound_port, log).startswith(b"220")
     finally:
         assert stop(first, signal.SIGINT) == 0
     assert embedded_processes(data_dir) == []
 
-    second = start_up(data_dir, port, log)
+    second = start_up(data_dir, port, log, inbound_port)
     try:
         wait_ready(second, port, log)
         token = httpx.post(

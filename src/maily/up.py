@@ -20,7 +20,7 @@ from maily.kit.roles import idle_until_stopped, run_role
 _log = get_logger("maily.up")
 
 FIRST_OWNER_EMAIL = "owner@example.com"
-IDLE_ROLES = ("ai", "inbound")
+IDLE_ROLES = ("ai",)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -90,6 +90,7 @@ async def _serve_all(settings: Settings) -> None:
     roles: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {}
     from maily.analytics.consumer import run_analytics
     from maily.campaigns.scheduler import run_scheduler
+    from maily.delivery.inbound.server import run_inbound
     from maily.delivery.sender import run_sender
     from maily.webhooks.dispatcher import run_webhooks
     from maily.workers import run_worker
@@ -99,6 +100,8 @@ async def _serve_all(settings: Settings) -> None:
     roles["scheduler"] = lambda event: run_scheduler(settings, event)
     roles["webhooks"] = lambda event: run_webhooks(settings, event)
     roles["analytics"] = lambda event: run_analytics(settings, event)
+    # Bounce and complaint mail on MAILY_INBOUND__PORT (2525 unless configured).
+    roles["inbound"] = lambda event: run_inbound(settings, event)
     for name in IDLE_ROLES:
         roles[name] = lambda event, name=name: idle_until_stopped(name, event)  # type: ignore[misc]
 
