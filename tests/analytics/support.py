@@ -37,6 +37,7 @@ from maily.models import (
     User,
     Workspace,
 )
+from maily.models.analytics import CAMPAIGN_COUNTERS
 
 LINKS = ["https://shop.example/spring", "https://shop.example/summer", "https://blog.example/"]
 DOMAINS = ["gmail.com", "outlook.com", "example.org"]
@@ -155,22 +156,7 @@ class AnalyticsWorld:
             )
 
     async def totals(self, campaign_id: uuid.UUID) -> dict[str, int]:
-        names = [
-            "sent",
-            "delivered",
-            "hard_bounces",
-            "soft_bounces",
-            "complaints",
-            "unsubscribes",
-            "opens",
-            "human_opens",
-            "unique_opens",
-            "unique_human_opens",
-            "clicks",
-            "human_clicks",
-            "unique_clicks",
-            "unique_human_clicks",
-        ]
+        names = CAMPAIGN_COUNTERS
         sums = ", ".join(f"coalesce(sum({n}), 0)::bigint AS {n}" for n in names)
         async with transaction(self.sessionmaker) as session:
             row = (

@@ -11,6 +11,37 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from maily.kit.db.base import Base, TenantMixin
 
+# The counters of each rollup, in the order reports show them: the consumer adds to
+# these columns and reports sum them, so both read the names from here.
+CAMPAIGN_COUNTERS: tuple[str, ...] = (
+    "sent",
+    "delivered",
+    "hard_bounces",
+    "soft_bounces",
+    "complaints",
+    "unsubscribes",
+    "opens",
+    "human_opens",
+    "unique_opens",
+    "unique_human_opens",
+    "clicks",
+    "human_clicks",
+    "unique_clicks",
+    "unique_human_clicks",
+)
+LINK_COUNTERS: tuple[str, ...] = ("clicks", "human_clicks", "unique_clicks", "unique_human_clicks")
+DOMAIN_COUNTERS: tuple[str, ...] = (
+    "sent",
+    "delivered",
+    "hard_bounces",
+    "soft_bounces",
+    "complaints",
+    "opens",
+    "unique_opens",
+    "clicks",
+    "unique_clicks",
+)
+
 
 def _counter() -> Mapped[int]:
     return mapped_column(BigInteger, nullable=False, server_default="0")

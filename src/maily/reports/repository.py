@@ -24,36 +24,10 @@ from maily.models import (
     Contact,
     Event,
 )
+from maily.models.analytics import CAMPAIGN_COUNTERS, DOMAIN_COUNTERS, LINK_COUNTERS
 
 # The counters of campaign_stats, in the order reports show them.
-COUNTERS = (
-    "sent",
-    "delivered",
-    "hard_bounces",
-    "soft_bounces",
-    "complaints",
-    "unsubscribes",
-    "opens",
-    "human_opens",
-    "unique_opens",
-    "unique_human_opens",
-    "clicks",
-    "human_clicks",
-    "unique_clicks",
-    "unique_human_clicks",
-)
-DOMAIN_COUNTERS = (
-    "sent",
-    "delivered",
-    "hard_bounces",
-    "soft_bounces",
-    "complaints",
-    "opens",
-    "unique_opens",
-    "clicks",
-    "unique_clicks",
-)
-LINK_COUNTERS = ("clicks", "human_clicks", "unique_clicks", "unique_human_clicks")
+COUNTERS = CAMPAIGN_COUNTERS
 
 CounterRow = dict[str, int]
 
