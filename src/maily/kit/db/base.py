@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from datetime import datetime
@@ -23,8 +24,16 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+_uuid_lock = threading.Lock()
+_last_uuid = 0
+
+
 def new_uuid() -> uuid.UUID:
-    """A UUIDv7: time-ordered, so primary-key inserts stay append-only in the B-tree."""
+    """A UUIDv7: time-ordered, so primary-key inserts stay append-only in the B-tree.
+
+    Monotonic within a process (RFC 9562, 6.2): ids made in the same millisecond follow
+    each other in the order they were made, so "newest first by id" holds for them too."""
+    global _last_uuid
     ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")
     value = (ms & ((1 << 48) - 1)) << 80
@@ -32,6 +41,15 @@ def new_uuid() -> uuid.UUID:
     value |= ((rand >> 62) & 0xFFF) << 64  # rand_a
     value |= 0b10 << 62  # RFC 9562 variant
     value |= rand & ((1 << 62) - 1)  # rand_b
+    with _uuid_lock:
+        if value <= _last_uuid:
+            # The same millisecond with lower random bits (or the clock stepped back):
+            # one past the last id. A carry out of rand_b is moved past the variant
+            # bits into rand_a.
+            value = _last_uuid + 1
+            if (value >> 62) & 0b11 != 0b10:
+                value = ((value & ~(0b11 << 62)) | (0b10 << 62)) + (1 << 64)
+        _last_uuid = value
     return uuid.UUID(int=value)
 
 
