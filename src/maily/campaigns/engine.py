@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from opentelemetry import trace
+
 from maily.campaigns.ab import METRIC_EVENTS, pick_winner, variant_names
 from maily.campaigns.audience import audience_predicate
 from maily.campaigns.repository import CampaignRepository
@@ -16,17 +18,32 @@ from maily.campaigns.states import DECIDABLE, CampaignStatus, require
 from maily.delivery.repository import DeliveryRepository
 from maily.kit.db import AsyncSession
 from maily.kit.errors import MailyError
+from maily.kit.tracing import trace_parent
 from maily.models import Campaign
+
+_tracer = trace.get_tracer("maily.campaigns")
 
 
 class CampaignEngine:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, tracer: trace.Tracer | None = None) -> None:
         self.session = session
+        self.tracer = tracer or _tracer
         self.campaigns = CampaignRepository(session)
         self.deliveries = DeliveryRepository(session)
 
     async def _locked(self, workspace_id: uuid.UUID, campaign_id: uuid.UUID) -> Campaign | None:
         return await self.campaigns.get(workspace_id, campaign_id, for_update=True)
+
+    def _span(self, name: str, campaign: Campaign) -> trace.Span:
+        """A span of this move in the trace of the request that started the campaign."""
+        return self.tracer.start_span(
+            name,
+            context=trace_parent(campaign.trace_context),
+            attributes={
+                "maily.workspace_id": str(campaign.workspace_id),
+                "maily.campaign_id": str(campaign.id),
+            },
+        )
 
     async def begin(self, workspace_id: uuid.UUID, campaign_id: uuid.UUID) -> Campaign | None:
         """scheduled → sending: make the ledger from the audience as it is now. A
@@ -35,11 +52,18 @@ class CampaignEngine:
         campaign = await self._locked(workspace_id, campaign_id)
         if campaign is None or campaign.status != CampaignStatus.scheduled:
             return None  # unscheduled or cancelled meanwhile
+        with trace.use_span(self._span("campaign.begin", campaign), end_on_exit=True) as span:
+            await self._materialise(campaign)
+            span.set_attribute("maily.campaign.status", campaign.status)
+            span.set_attribute("maily.campaign.audience_size", campaign.audience_size or 0)
+        return campaign
+
+    async def _materialise(self, campaign: Campaign) -> None:
         try:
             audience = await audience_predicate(self.session, campaign)
         except MailyError as exc:
             await self.fail(campaign, f"the audience cannot be built: {exc.message}")
-            return campaign
+            return
         require(campaign.status, CampaignStatus.sending)
         campaign.audience_size = await self.deliveries.materialise(campaign, audience)
         campaign.status = CampaignStatus.sending
@@ -49,7 +73,6 @@ class CampaignEngine:
             wait = timedelta(minutes=campaign.ab_test["wait_minutes"])
             campaign.ab_decide_at = max(last or campaign.started_at, campaign.started_at) + wait
         await self.campaigns.save(campaign)
-        return campaign
 
     async def fail(self, campaign: Campaign, reason: str) -> None:
         require(campaign.status, CampaignStatus.failed)
@@ -86,11 +109,13 @@ class CampaignEngine:
             or campaign.ab_decide_at > datetime.now(UTC)
         ):
             return None
-        event = METRIC_EVENTS[campaign.ab_test["metric"]]
-        stats = await self.deliveries.variant_engagement(workspace_id, campaign_id, event)
-        winner = pick_winner(variant_names(campaign.ab_test), stats)
-        await self.declare_winner(campaign, winner)
-        await self.campaigns.save(campaign)
+        with trace.use_span(self._span("campaign.decide", campaign), end_on_exit=True) as span:
+            event = METRIC_EVENTS[campaign.ab_test["metric"]]
+            stats = await self.deliveries.variant_engagement(workspace_id, campaign_id, event)
+            winner = pick_winner(variant_names(campaign.ab_test), stats)
+            await self.declare_winner(campaign, winner)
+            await self.campaigns.save(campaign)
+            span.set_attribute("maily.campaign.ab_winner", winner)
         return winner
 
     async def finish_if_done(self, workspace_id: uuid.UUID, campaign_id: uuid.UUID) -> bool:
@@ -103,8 +128,9 @@ class CampaignEngine:
         # Checked again under the lock: a winner released rows meanwhile, say.
         if await self.deliveries.has_pending(workspace_id, campaign_id):
             return False
-        require(campaign.status, CampaignStatus.sent)
-        campaign.status = CampaignStatus.sent
-        campaign.finished_at = datetime.now(UTC)
-        await self.campaigns.save(campaign)
+        with trace.use_span(self._span("campaign.finish", campaign), end_on_exit=True):
+            require(campaign.status, CampaignStatus.sent)
+            campaign.status = CampaignStatus.sent
+            campaign.finished_at = datetime.now(UTC)
+            await self.campaigns.save(campaign)
         return True

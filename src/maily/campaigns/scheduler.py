@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
+from opentelemetry import trace
 from prometheus_client import Gauge
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -63,8 +64,13 @@ class Scheduler:
         sessionmaker: async_sessionmaker[AsyncSession],
         settings: SchedulerSettings,
         publisher: ProgressPublisher | None = None,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
         self.engine = engine
+        # Spans of each move join the trace of the request that started the campaign
+        # (engine.py); the process-wide provider unless a test passes its own.
+        self.tracer = trace.get_tracer("maily.campaigns", tracer_provider=tracer_provider)
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.publisher = publisher or ProgressPublisher(None)
@@ -140,7 +146,7 @@ class Scheduler:
         for key in keys:
             try:
                 async with transaction(self.sessionmaker) as session:
-                    done.append((key, await step(CampaignEngine(session), key)))
+                    done.append((key, await step(CampaignEngine(session, self.tracer), key)))
             except Exception:
                 _log.exception("scheduler step failed", campaign_id=str(key[1]))
         return done

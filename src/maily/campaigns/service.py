@@ -24,6 +24,7 @@ from maily.delivery.repository import DeliveryRepository
 from maily.kit.db import AsyncSession
 from maily.kit.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from maily.kit.pagination import PageParams
+from maily.kit.tracing import current_trace_context
 from maily.models import Campaign
 from maily.webhooks.campaign_states import announce_state_change
 
@@ -219,6 +220,8 @@ class CampaignService:
         previous = campaign.status
         campaign.status = CampaignStatus.scheduled
         campaign.failure_reason = None
+        # The scheduler's and senders' spans of this send continue the request's trace.
+        campaign.trace_context = current_trace_context()
         announce_state_change(
             self.session, campaign.workspace_id, campaign.id, campaign.status, previous=previous
         )

@@ -29,9 +29,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from time import perf_counter
+from time import perf_counter, time_ns
 from typing import Final
 
+from opentelemetry import trace
+from opentelemetry.context import Context
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Histogram
 from redis.asyncio import Redis
@@ -61,6 +63,7 @@ from maily.delivery.transports.base import Outcome, OutgoingMessage, SendResult,
 from maily.kit.db import AsyncSession, create_engine, create_sessionmaker, transaction
 from maily.kit.logging import get_logger
 from maily.kit.ratelimit import RedisTokenBucket
+from maily.kit.tracing import trace_parent
 
 _log = get_logger("maily.delivery.sender")
 # Compiled campaigns kept per sender process.
@@ -104,6 +107,14 @@ class _Prepared:
     content: CampaignContent
     prepared: PreparedCampaign
     winner: str | None
+    # The trace of the request that started the campaign, which batch spans join.
+    trace_parent: Context | None = None
+
+
+def _current(spans: dict[uuid.UUID, trace.Span]) -> contextlib.AbstractContextManager[object]:
+    if len(spans) == 1:
+        return trace.use_span(next(iter(spans.values())), end_on_exit=False)
+    return contextlib.nullcontext()
 
 
 # What a message held back by a rate limit is recorded as: tried again later.
@@ -122,8 +133,12 @@ class Sender:
         owner: str | None = None,
         rand: Callable[[], float] = random.random,
         buckets: RedisTokenBucket | None = None,
+        tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
+        # One span per batch and campaign, none per message; the process-wide
+        # provider unless a test passes its own.
+        self.tracer = trace.get_tracer("maily.delivery.sender", tracer_provider=tracer_provider)
         self.buckets = buckets
         self.composer = composer
         self.transport = transport
@@ -163,6 +178,7 @@ class Sender:
         return report
 
     async def deliver(self, lease: Lease) -> BatchReport:
+        started = time_ns()
         report = BatchReport(leased=len(lease.rows), skipped=len(lease.skipped))
         changes: dict[tuple[uuid.UUID, uuid.UUID], Counter[str]] = defaultdict(Counter)
         for key in lease.skipped:
@@ -170,25 +186,69 @@ class Sender:
         if lease.rows:
             held = {r.delivery.id for r in lease.rows if r.delivery.id is not None}
             self._held |= held
+            spans: dict[uuid.UUID, trace.Span] = {}
             try:
                 async with self._holding(lease.rows):
                     prepared, unsendable = await self._prepare(lease.rows)
+                    spans = self._batch_spans(lease.rows, prepared, started)
                     sendable = [r for r in lease.rows if r.delivery.campaign_id in prepared]
-                    results = await self._send(sendable, prepared)
+                    # A batch of one campaign (the usual case) is the current span, so
+                    # the transport's and the database's spans nest under it.
+                    with _current(spans):
+                        results = await self._send(sendable, prepared)
                 if unsendable:
                     report.failed_campaigns = await self._fail_campaigns(lease.rows, unsendable)
-                async with transaction(self.sessionmaker) as session:
-                    recorded = await DeliveryRepository(session).record(self.owner, results)
+                with _current(spans):
+                    async with transaction(self.sessionmaker) as session:
+                        recorded = await DeliveryRepository(session).record(self.owner, results)
+                if any(span.is_recording() for span in spans.values()):
+                    settled = Counter((row.campaign_id, str(row.status)) for row in recorded)
+                    for (campaign_id, status), n in settled.items():
+                        if campaign_id in spans:
+                            spans[campaign_id].set_attribute(f"maily.deliveries.{status}", n)
+            except BaseException as exc:
+                for span in spans.values():
+                    span.record_exception(exc)
+                    span.set_status(trace.StatusCode.ERROR, str(exc))
+                raise
             finally:
                 # Rows of a batch that failed here stay leased; once expired, any
                 # sender (this one too) takes them back.
                 self._held -= held
+                for span in spans.values():
+                    span.end()
             for row in recorded:
                 changes[(row.workspace_id, row.campaign_id)][row.status] += 1
                 report.outcomes[row.status] += 1
         for (workspace_id, campaign_id), counts in changes.items():
             await self.publisher.changed(workspace_id, campaign_id, counts)
         return report
+
+    def _batch_spans(
+        self, rows: Sequence[LeasedRow], prepared: dict[uuid.UUID, _Prepared], started: int
+    ) -> dict[uuid.UUID, trace.Span]:
+        """A span for each campaign of the batch, from the lease to the record, in the
+        trace of the request that started it (its context is read once, with the
+        campaign's compiled content)."""
+        spans = {}
+        for campaign_id, entry in prepared.items():
+            spans[campaign_id] = self.tracer.start_span(
+                "sender.batch",
+                context=entry.trace_parent,
+                start_time=started,
+                attributes={
+                    "maily.workspace_id": str(entry.content.workspace_id),
+                    "maily.campaign_id": str(campaign_id),
+                    "maily.sender.owner": self.owner,
+                    "maily.transport": self.transport.name,
+                },
+            )
+        if any(span.is_recording() for span in spans.values()):
+            # Counted only when traced: with tracing off, a batch costs no per-row work.
+            for campaign_id, n in Counter(r.delivery.campaign_id for r in rows).items():
+                if campaign_id in spans:
+                    spans[campaign_id].set_attribute("maily.batch.rows", n)
+        return spans
 
     @contextlib.asynccontextmanager
     async def _holding(self, rows: Sequence[LeasedRow]) -> AsyncIterator[None]:
@@ -240,7 +300,9 @@ class Sender:
                 except CampaignUnsendable as exc:
                     unsendable[campaign.id] = str(exc) or "the content cannot be composed"
                     continue
-                cached = self._prepared[campaign.id] = _Prepared(content, compiled, None)
+                cached = self._prepared[campaign.id] = _Prepared(
+                    content, compiled, None, trace_parent(campaign.trace_context)
+                )
             cached.winner = campaign.ab_winner
             prepared[campaign.id] = cached
         if len(self._prepared) > PREPARED_CACHE_SIZE:

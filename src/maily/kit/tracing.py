@@ -1,4 +1,5 @@
-"""Tracing: one OpenTelemetry tracer provider per process; FastAPI, PostgreSQL and Redis spans."""
+"""Tracing: one OpenTelemetry tracer provider per process; FastAPI, PostgreSQL and Redis spans,
+and the stored trace context that carries a campaign send across processes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import sys
 from typing import Final
 
 from fastapi import FastAPI
-from opentelemetry import trace
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -116,6 +118,21 @@ def instrument_redis(tracer_provider: TracerProvider | None = None) -> None:
     if provider is None or instrumentor.is_instrumented_by_opentelemetry:
         return
     instrumentor.instrument(tracer_provider=provider)
+
+
+def current_trace_context() -> dict[str, str] | None:
+    """The W3C trace context (`traceparent`, `tracestate`) of the current span, to be
+    stored with work that other processes carry on later; None outside a span."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier or None
+
+
+def trace_parent(carrier: dict[str, str] | None) -> Context | None:
+    """The parent context a stored `current_trace_context()` names (None: start a new trace)."""
+    if not carrier:
+        return None
+    return propagate.extract(carrier)
 
 
 def flush_tracing(provider: TracerProvider | None, timeout_millis: int = 5000) -> None:

@@ -67,3 +67,6 @@ class Campaign(TenantMixin, UUIDMixin, TimestampMixin, Base):
     # When the scheduler picks the winner (the last test send plus the waiting time).
     ab_decide_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ab_winner: Mapped[str | None] = mapped_column(String(1))
+    # The W3C trace context (traceparent, tracestate) of the request that started it:
+    # the scheduler's and senders' spans for this send join that trace.
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(JSONB)

@@ -21,12 +21,14 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
+from opentelemetry import trace
 from saq import CronJob, Job, Status, Worker
 from saq.queue.redis import RedisQueue
 from saq.types import Context
 
 from maily.kit.queue.backoff import retry_delay
 from maily.kit.queue.tasks import JobContext, TaskDefinition, TaskRegistry
+from maily.kit.tracing import current_trace_context, trace_parent
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -130,6 +132,8 @@ class JobQueue:
         through `session.jobs.enqueue(...)` instead, so it goes out after commit.
         """
         job_key = key or str(uuid.uuid4())
+        # The job's span continues the trace of whoever enqueued it (a request, a job).
+        trace_context = current_trace_context()
         # saq only pushes a job straight to the queue when `scheduled` is exactly 0.
         scheduled: float = time.time() + delay_seconds if delay_seconds and delay_seconds > 0 else 0
         await self._queue.enqueue(
@@ -137,6 +141,7 @@ class JobQueue:
             key=job_key,
             scheduled=scheduled,
             kwargs=kwargs,
+            meta={"trace": trace_context} if trace_context else {},
             **_job_policy(self._settings.queue, None, attempt=1),
         )
         return job_key
@@ -165,10 +170,13 @@ class JobQueue:
         registry: TaskRegistry,
         sessionmaker: async_sessionmaker[AsyncSession],
         stop: asyncio.Event,
+        tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
         """Run the registry's tasks and crons until `stop` is set, then let running
-        jobs finish (up to `shutdown_grace_seconds`; the rest are re-queued)."""
-        worker = _build_worker(self._queue, self._settings, registry, sessionmaker)
+        jobs finish (up to `shutdown_grace_seconds`; the rest are re-queued). Each run
+        is a span (`tracer_provider`, else the process-wide one)."""
+        tracer = trace.get_tracer("maily.kit.queue", tracer_provider=tracer_provider)
+        worker = _build_worker(self._queue, self._settings, registry, sessionmaker, tracer)
         running = asyncio.create_task(worker.start(), name=f"queue-worker:{self.name}")
         stopping = asyncio.create_task(stop.wait())
         try:
@@ -184,6 +192,7 @@ def _build_worker(
     settings: Settings,
     registry: TaskRegistry,
     sessionmaker: async_sessionmaker[AsyncSession],
+    tracer: trace.Tracer,
 ) -> _Worker:
     # Deferred: maily.kit.db imports this package (for JobBuffer).
     from maily.kit.db.session import transaction
@@ -199,16 +208,22 @@ def _build_worker(
             job = ctx["job"]
             heartbeat = asyncio.create_task(_heartbeat(job))
             try:
-                async with transaction(sessionmaker) as session:
-                    context = JobContext(
-                        session=session,
-                        settings=settings,
-                        job_id=job.key,
-                        task=definition.name,
-                        attempt=job.attempts,
-                    )
-                    # The result is dropped: jobs report through the database.
-                    await definition.run(context, kwargs)
+                with tracer.start_as_current_span(
+                    f"job {definition.name}",
+                    context=trace_parent((job.meta or {}).get("trace")),
+                    kind=trace.SpanKind.CONSUMER,
+                    attributes={"maily.job.id": job.key, "maily.job.attempt": job.attempts},
+                ):
+                    async with transaction(sessionmaker) as session:
+                        context = JobContext(
+                            session=session,
+                            settings=settings,
+                            job_id=job.key,
+                            task=definition.name,
+                            attempt=job.attempts,
+                        )
+                        # The result is dropped: jobs report through the database.
+                        await definition.run(context, kwargs)
             finally:
                 heartbeat.cancel()
                 await asyncio.wait([heartbeat])
