@@ -63,12 +63,19 @@ _EXISTING = text("SELECT id FROM deliveries WHERE id = ANY(CAST(:ids AS uuid[]))
 
 # For the batch's clicks, bounces, complaints and delivery notices: what is stored
 # already about their message (run after _RESOLVE, so it sees every committed event of
-# the locked deliveries). A link's URL comes from the link table of the template's
-# current version.
+# the locked deliveries). A click's URL is the one its message carried: the entry of the
+# link table the click token named (`lt`, in the delivery's workspace). Only a click
+# written without one (before events named their table) falls back to the template's
+# current version, which may have changed since the message was sent.
 _PRIOR = text(
     """
     SELECT x.pos,
-           CASE WHEN x.kind = 'click' THEN (
+           CASE WHEN x.kind <> 'click' THEN NULL
+                WHEN x.link_table IS NOT NULL THEN (
+               SELECT lt.links ->> x.link_index
+                 FROM link_tables AS lt
+                WHERE lt.workspace_id = x.workspace_id AND lt.id = x.link_table
+           ) ELSE (
                SELECT tv.links ->> x.link_index
                  FROM templates AS t
                  JOIN template_versions AS tv
@@ -103,8 +110,10 @@ _PRIOR = text(
       FROM unnest(
           CAST(:pos AS integer[]), CAST(:workspace_ids AS uuid[]), CAST(:delivery_ids AS uuid[]),
           CAST(:kinds AS text[]), CAST(:ats AS timestamptz[]), CAST(:links AS integer[]),
-          CAST(:bts AS text[]), CAST(:stream_ids AS text[]), CAST(:template_ids AS uuid[])
-      ) AS x(pos, workspace_id, delivery_id, kind, at, link_index, bt, stream_id, template_id)
+          CAST(:bts AS text[]), CAST(:stream_ids AS text[]), CAST(:template_ids AS uuid[]),
+          CAST(:link_tables AS uuid[])
+      ) AS x(pos, workspace_id, delivery_id, kind, at, link_index, bt, stream_id, template_id,
+             link_table)
     """
 )
 
@@ -288,6 +297,7 @@ class AnalyticsRepository:
             "bts": [i.event.bounce_type.value if i.event.bounce_type else None for i in items],
             "stream_ids": [i.stream_id for i in items],
             "template_ids": [i.context.template_id for i in items],
+            "link_tables": [i.event.link_table for i in items],
             "burst": burst,
         }
         return {
