@@ -67,6 +67,10 @@ _EXISTING = text("SELECT id FROM deliveries WHERE id = ANY(CAST(:ids AS uuid[]))
 # link table the click token named (`lt`, in the delivery's workspace). Only a click
 # written without one (before events named their table) falls back to the template's
 # current version, which may have changed since the message was sent.
+# The message's events are found through ix_events_delivery. Their workspace is compared
+# as text so no (workspace_id, ...) index can serve that test instead: on a month's
+# partition not yet analysed (a new month, a burst of clicks), the planner would take
+# one and read every event of the workspace within the window for each entry.
 _PRIOR = text(
     """
     SELECT x.pos,
@@ -86,7 +90,7 @@ _PRIOR = text(
            x.kind = 'click' AND EXISTS (
                SELECT 1 FROM events AS e
                 WHERE e.delivery_id = x.delivery_id AND e.type = 'click' AND e.type <> 'open'
-                  AND e.workspace_id = x.workspace_id
+                  AND CAST(e.workspace_id AS text) = CAST(x.workspace_id AS text)
                   AND e.occurred_at BETWEEN x.at - CAST(:burst AS interval)
                                         AND x.at + CAST(:burst AS interval)
                   AND e.link_index IS DISTINCT FROM x.link_index
@@ -95,7 +99,7 @@ _PRIOR = text(
            EXISTS (
                SELECT 1 FROM events AS e
                 WHERE e.delivery_id = x.delivery_id AND e.type = x.kind AND e.type <> 'open'
-                  AND e.workspace_id = x.workspace_id
+                  AND CAST(e.workspace_id AS text) = CAST(x.workspace_id AS text)
                   AND (x.kind <> 'click' OR e.link_index = x.link_index)
                   AND (x.kind <> 'bounce' OR e.data ->> 'bt' IS NOT DISTINCT FROM x.bt)
                   AND e.stream_id IS DISTINCT FROM x.stream_id
@@ -103,7 +107,7 @@ _PRIOR = text(
            x.kind = 'click' AND EXISTS (
                SELECT 1 FROM events AS e
                 WHERE e.delivery_id = x.delivery_id AND e.type = 'click' AND e.type <> 'open'
-                  AND e.workspace_id = x.workspace_id
+                  AND CAST(e.workspace_id AS text) = CAST(x.workspace_id AS text)
                   AND e.link_index = x.link_index AND e.machine IS NULL
                   AND e.stream_id IS DISTINCT FROM x.stream_id
            ) AS seen_human
