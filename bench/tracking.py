@@ -5,13 +5,20 @@ in the same run on `/t/bare`, the same GIF from the same server with no token an
 event: the ceiling of the server itself.
 
 Builds a throwaway database on MAILY_DATABASE_URL's server (migrated to head; dropped at
-the end unless --keep) holding one workspace and a 20-link table, and starts its own
-Redis (`redis-server`, no persistence) on a free port unless --redis-url is given; none
-of that is timed. Installs Debian's wrk package when it is missing.
+the end unless --keep) holding one workspace, a sent campaign with one delivery (and
+contact) per token and the 20-link table the click tokens name, all by set-based
+inserts; starts its own Redis (`redis-server`, no persistence) on a free port unless
+--redis-url is given; none of that is timed. Installs Debian's wrk package when it is
+missing.
 
-`lost_events` is requests answered with 2xx/3xx minus events that reached the stream
-(XLEN after the run; once the analytics consumer exists, counted after it drains).
-Prints one JSON line."""
+After the load, a real `maily analytics` process consumes the stream into the same
+database; once its consumer group has read and acknowledged every entry (a condition
+polled with a deadline), the bench counts the rows of `events`. `lost_events` is
+requests answered with 2xx/3xx on the open and click runs (bare appends no event)
+minus events stored (clamped at 0: requests in flight when a wrk run ends are answered
+and stored but not counted by wrk, so `stored_events` may exceed `answered` by up to
+the connections of a run). `lost_after_recording` is exact: events the server counted
+as stored in the stream minus events in PostgreSQL. Prints one JSON line."""
 
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +47,7 @@ import psycopg
 from cryptography.fernet import Fernet
 from redis import Redis
 
+from maily.analytics.stream import ANALYTICS_GROUP
 from maily.config import Settings
 from maily.kit.db import create_engine, create_sessionmaker, transaction
 from maily.kit.db.migrate import upgrade
@@ -155,21 +164,120 @@ def run_wrk(
     return figures
 
 
-async def build_database(url: str, table: uuid.UUID, workspace: uuid.UUID) -> None:
+async def build_database(
+    url: str, workspace: uuid.UUID, table: uuid.UUID, deliveries: list[uuid.UUID]
+) -> None:
+    """The rows the consumer resolves the bench's events against: a workspace, a sent
+    campaign, a contact and a sent delivery per token, the click tokens' link table."""
     from sqlalchemy import text
 
+    campaign, template = uuid.uuid4(), uuid.uuid4()
+    sent_at = datetime.now(UTC) - timedelta(hours=1)  # long enough ago for no prefetch
     engine = create_engine(url, pool_size=1)
     try:
         async with transaction(create_sessionmaker(engine)) as session:
             await session.execute(
                 text(
-                    "INSERT INTO workspaces (id, name, slug, postal_address) VALUES (:id, 'Bench', :slug, '')"
+                    "INSERT INTO workspaces (id, name, slug, postal_address)"
+                    " VALUES (:id, 'Bench', :slug, '')"
                 ),
                 {"id": workspace, "slug": f"bench-{workspace.hex[:12]}"},
             )
-            await store_link_table(session, workspace, table, uuid.uuid4(), 1, LINKS)
+            await session.execute(
+                text(
+                    "INSERT INTO campaigns (workspace_id, id, name, status, subject, started_at)"
+                    " VALUES (:ws, :id, 'Bench', 'sending', 'Bench', :at)"
+                ),
+                {"ws": workspace, "id": campaign, "at": sent_at},
+            )
+            await session.execute(
+                text(
+                    "INSERT INTO contacts (workspace_id, id, email, source)"
+                    " SELECT CAST(:ws AS uuid), d, 'r' || n || '@example.com', 'import'"
+                    " FROM unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS x(d, n)"
+                ),
+                {"ws": workspace, "ids": deliveries},
+            )
+            # Each delivery's contact has the delivery's id: one array makes both.
+            await session.execute(
+                text(
+                    "INSERT INTO deliveries (workspace_id, id, campaign_id, contact_id, email,"
+                    " status, attempts, first_attempt_at, sent_at)"
+                    " SELECT CAST(:ws AS uuid), d, CAST(:campaign AS uuid), d,"
+                    " 'r' || n || '@example.com', 'sent', 1, :at, :at"
+                    " FROM unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS x(d, n)"
+                ),
+                {"ws": workspace, "campaign": campaign, "ids": deliveries, "at": sent_at},
+            )
+            await store_link_table(session, workspace, table, template, 1, LINKS)
     finally:
         await engine.dispose()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def group_drained(redis: Redis, stream_key: str) -> bool:
+    """Whether group `analytics` has read every entry and acknowledged all it read."""
+    last = _text(redis.xinfo_stream(stream_key)["last-generated-id"])
+    for group in redis.xinfo_groups(stream_key):
+        info = {_text(k): v for k, v in group.items()}
+        if _text(info["name"]) == ANALYTICS_GROUP:
+            lag = info.get("lag")
+            return (
+                _text(info["last-delivered-id"]) == last
+                and not int(info["pending"])
+                and (lag is None or not int(lag))
+            )
+    return False
+
+
+def drain(
+    env: dict[str, str], work: Path, redis: Redis, stream_key: str, url: str, timeout: float
+) -> tuple[int, float]:
+    """Run `maily analytics` until its group has caught up with the stream; returns the
+    events stored and the seconds it took."""
+    log_path = work / "analytics.log"
+    consumer_env = {
+        **{k: v for k, v in env.items() if not k.startswith("MAILY_TRACKING__")},
+        "MAILY_ROLES__HEALTH_BASE_PORT": "0",
+    }
+    started = time.monotonic()
+    with log_path.open("wb") as output:
+        consumer = subprocess.Popen(
+            [sys.executable, "-m", "maily", "analytics"],
+            env=consumer_env,
+            cwd=work,  # no stray .env configures it
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = started + timeout
+            while not group_drained(redis, stream_key):
+                if consumer.poll() is not None:
+                    tail = log_path.read_text(errors="replace")[-3000:]
+                    raise SystemExit(f"maily analytics exited with {consumer.returncode}\n{tail}")
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the consumer did not drain the stream in {timeout:.0f} s")
+                time.sleep(0.2)  # polling a condition with a deadline
+            took = time.monotonic() - started
+        finally:
+            stop(consumer)
+    with psycopg.connect(conninfo(url)) as conn:
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+    assert row is not None
+    return int(row[0]), took
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(20)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def main() -> None:
@@ -184,6 +292,12 @@ def main() -> None:
     )
     parser.add_argument("--port", type=int, default=0, help="tracking server port (0: free)")
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=900,
+        help="seconds the analytics consumer gets to store every event",
+    )
     parser.add_argument(
         "--redis-nice",
         type=int,
@@ -246,7 +360,8 @@ def main() -> None:
         stream_key = settings.analytics.stream_key
         workspace = uuid.uuid4()
         table = link_table_id(workspace, uuid.uuid4(), 1, LINKS)
-        asyncio.run(build_database(url, table, workspace))
+        deliveries = [uuid.uuid4() for _ in range(args.tokens)]
+        asyncio.run(build_database(url, workspace, table, deliveries))
 
         async def publish() -> None:
             from redis.asyncio import Redis as AsyncRedis
@@ -258,7 +373,6 @@ def main() -> None:
         asyncio.run(publish())
 
         signer = TokenSigner.from_settings(settings)
-        deliveries = [uuid.uuid4() for _ in range(args.tokens)]
         opens = work / "opens.txt"
         clicks = work / "clicks.txt"
         opens.write_text("".join(f"/t/o/{signer.sign_open(d)}.gif\n" for d in deliveries))
@@ -329,9 +443,20 @@ def main() -> None:
             float(v)
             for v in re.findall(r"^maily_tracking_stream_batches_total (\S+)$", metrics, re.M)
         )
-        # Every answered request's event was acknowledged before its answer.
+        # What the server itself stored in the stream: wrk's count leaves out the
+        # requests still in flight when each run ends, which the server answers anyway.
+        recorded = sum(
+            int(float(v))
+            for v in re.findall(
+                r'^maily_tracking_events_total\{kind="(?:open|click)"\} (\S+)$', metrics, re.M
+            )
+        )
+        # Every answered open and click appends one event before its answer.
         answered = sum(r["requests"] - r["non_2xx_3xx"] for r in (warm, opened, clicked))
-        stored = int(redis.xlen(stream_key))
+        stop(server)
+        entries = int(redis.xlen(stream_key))
+        log(f"draining {entries} entries through maily analytics")
+        stored, drain_s = drain(env, work, redis, stream_key, url, args.drain_timeout)
         figures = {
             "open_rps": round(opened["rps"]),
             "click_rps": round(clicked["rps"]),
@@ -340,6 +465,11 @@ def main() -> None:
             "lost_events": max(0, answered - stored),
             "answered": answered,
             "stored_events": stored,
+            "stream_entries": entries,
+            "server_recorded_events": recorded,
+            "lost_after_recording": recorded - stored,
+            "drain_s": round(drain_s, 1),
+            "consumer_events_per_s": round(stored / drain_s) if drain_s else None,
             "open_p50_ms": opened["p50_ms"],
             "click_p50_ms": clicked["p50_ms"],
             "bare_p50_ms": bare["p50_ms"],
@@ -348,7 +478,7 @@ def main() -> None:
             "bare_p99_ms": bare["p99_ms"],
             "open_vs_bare": round(opened["rps"] / bare["rps"], 2) if bare["rps"] else None,
             "click_vs_bare": round(clicked["rps"] / bare["rps"], 2) if bare["rps"] else None,
-            "events_per_round_trip": round(stored / batches, 1) if batches else None,
+            "events_per_round_trip": round(entries / batches, 1) if batches else None,
             "open_cpu_us": opened.get("server_cpu_us"),
             "click_cpu_us": clicked.get("server_cpu_us"),
             "bare_cpu_us": bare.get("server_cpu_us"),
@@ -362,12 +492,8 @@ def main() -> None:
         }
         print(json.dumps(figures), flush=True)
     finally:
-        if server is not None and server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                server.wait(20)
-            if server.poll() is None:
-                server.kill()
+        if server is not None:
+            stop(server)
         if redis_process is not None:
             redis_process.terminate()
             redis_process.wait(10)

@@ -38,6 +38,7 @@ from maily.models import (
     Workspace,
 )
 from maily.models.analytics import CAMPAIGN_COUNTERS
+from maily.tracking.links import link_table_id, store_link_table
 
 LINKS = ["https://shop.example/spring", "https://shop.example/summer", "https://blog.example/"]
 DOMAINS = ["gmail.com", "outlook.com", "example.org"]
@@ -144,6 +145,59 @@ class AnalyticsWorld:
                 self.deliveries[delivery.id] = (delivery.contact_id, delivery.email)
             self.campaigns.append(campaign.id)
             return campaign.id, [d.id for d in deliveries]
+
+    async def link_table(self, campaign_id: uuid.UUID) -> uuid.UUID:
+        """Store the link table of the campaign's template as it is now, the way the
+        composer does when it prepares the campaign; returns the table's id."""
+        async with transaction(self.sessionmaker) as session:
+            template_id, version, links = (
+                await session.execute(
+                    text(
+                        "SELECT t.id, t.current_version, tv.links FROM campaigns AS c"
+                        " JOIN templates AS t ON t.workspace_id = c.workspace_id"
+                        " AND t.id = c.template_id"
+                        " JOIN template_versions AS tv ON tv.workspace_id = t.workspace_id"
+                        " AND tv.template_id = t.id AND tv.version = t.current_version"
+                        " WHERE c.workspace_id = :w AND c.id = :c"
+                    ),
+                    {"w": self.workspace_id, "c": campaign_id},
+                )
+            ).one()
+            table_id = link_table_id(self.workspace_id, template_id, version, links)
+            await store_link_table(
+                session, self.workspace_id, table_id, template_id, version, links
+            )
+        return table_id
+
+    async def change_template(self, campaign_id: uuid.UUID, links: Sequence[str]) -> None:
+        """A new current version of the campaign's template, with other links."""
+        async with transaction(self.sessionmaker) as session:
+            template_id, version = (
+                await session.execute(
+                    text(
+                        "SELECT t.id, t.current_version FROM campaigns AS c"
+                        " JOIN templates AS t ON t.workspace_id = c.workspace_id"
+                        " AND t.id = c.template_id WHERE c.workspace_id = :w AND c.id = :c"
+                    ),
+                    {"w": self.workspace_id, "c": campaign_id},
+                )
+            ).one()
+            session.add(
+                TemplateVersion(
+                    workspace_id=self.workspace_id,
+                    template_id=template_id,
+                    version=version + 1,
+                    source="<p>changed</p>",
+                    links=list(links),
+                )
+            )
+            await session.flush()
+            await session.execute(
+                text(
+                    "UPDATE templates SET current_version = :v WHERE workspace_id = :w AND id = :t"
+                ),
+                {"w": self.workspace_id, "t": template_id, "v": version + 1},
+            )
 
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with transaction(self.sessionmaker) as session:

@@ -478,3 +478,53 @@ async def test_an_entry_postgresql_refuses_every_time_is_set_aside_and_the_rest_
     stored = await world.rows("SELECT stream_id FROM events WHERE workspace_id = :w")
     assert sorted(r.stream_id for r in stored) == sorted([ids[0], ids[2]])
     assert (await world.totals(campaign_id))["opens"] == 2
+
+
+async def test_a_click_counts_the_url_its_message_carried_after_the_template_changed(
+    world: AnalyticsWorld,
+    other_world: AnalyticsWorld,
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: Redis,
+) -> None:
+    sent_at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    campaign_id, (a, b) = await world.campaign(2, sent_at=sent_at)
+    carried = await world.link_table(campaign_id)  # what the messages were composed with
+    other_campaign, _ = await other_world.campaign(1, sent_at=sent_at)
+    await other_world.change_template(
+        other_campaign, [f"https://elsewhere.example/{i}" for i in range(4)]
+    )
+    foreign = await other_world.link_table(other_campaign)
+    changed = ["https://shop.example/autumn", "https://shop.example/winter", "https://new.example/"]
+    await world.change_template(campaign_id, changed)  # edited after sending
+    later = sent_at + timedelta(minutes=30)
+    await append(
+        redis,
+        STREAM,
+        [
+            click_event(a, later, 0, link_table=carried),
+            click_event(b, later + timedelta(minutes=1), 0, link_table=carried),
+            click_event(b, later + timedelta(minutes=2), 1, link_table=carried),
+            # written before events named their link table: the template's version now
+            click_event(a, later + timedelta(minutes=3), 2),
+            # a table of another workspace is never read for this one's clicks
+            click_event(a, later + timedelta(minutes=4), 3, link_table=foreign),
+        ],
+    )
+    await drain(consumer(settings, sessionmaker, redis, block_ms=50))
+
+    links = await world.rows(
+        "SELECT link_index, url, clicks FROM campaign_link_stats"
+        " WHERE workspace_id = :w AND campaign_id = :c ORDER BY link_index",
+        c=campaign_id,
+    )
+    assert [tuple(row) for row in links] == [
+        (0, LINKS[0], 2),
+        (1, LINKS[1], 1),
+        (2, changed[2], 1),
+        (3, "", 1),
+    ]
+    assert (
+        await other_world.scalar("SELECT count(*) FROM campaign_link_stats WHERE workspace_id = :w")
+        == 0
+    )

@@ -22,7 +22,9 @@ from maily.analytics.stream import (
 EVENTS = [
     TrackingEvent(EventKind.open, uuid.uuid4(), 1_764_000_000_123, ip="192.0.2.7",
                   user_agent="Mozilla/5.0", machine=MachineReason.proxy),
-    TrackingEvent(EventKind.click, uuid.uuid4(), 1_764_000_000_456, link_index=7),
+    TrackingEvent(EventKind.click, uuid.uuid4(), 1_764_000_000_456, link_index=7,
+                  link_table=uuid.uuid4()),
+    TrackingEvent(EventKind.click, uuid.uuid4(), 1_764_000_000_789, link_index=0),
     TrackingEvent(EventKind.bounce, uuid.uuid4(), 1, bounce_type=BounceType.hard,
                   code="5.1.1", diagnostic="550 5.1.1 user unknown", source="inbound"),
     TrackingEvent(EventKind.unsubscribe, uuid.uuid4(), 2, channel=UnsubscribeChannel.preferences,
@@ -55,6 +57,22 @@ def test_long_texts_are_cut_and_empty_fields_left_out() -> None:
     assert len(fields["ua"]) == 512
 
 
+def test_a_click_names_its_link_table_in_32_hex_digits() -> None:
+    table = uuid.uuid4()
+    fields = encode_event(
+        TrackingEvent(EventKind.click, uuid.uuid4(), 5, link_index=3, link_table=table)
+    )
+    assert fields["l"] == "3"
+    assert fields["lt"] == table.hex
+    assert len(fields["lt"]) == 32
+
+
+def test_a_click_written_without_a_link_table_still_decodes() -> None:
+    delivery = uuid.uuid4()
+    event = decode_event({b"k": b"click", b"d": delivery.hex.encode(), b"t": b"9", b"l": b"2"})
+    assert (event.link_index, event.link_table) == (2, None)
+
+
 @pytest.mark.parametrize(
     "fields",
     [
@@ -62,6 +80,7 @@ def test_long_texts_are_cut_and_empty_fields_left_out() -> None:
         {"k": "open", "d": "not-a-uuid", "t": "1"},
         {"k": "open", "d": uuid.uuid4().hex, "t": "soon"},
         {"k": "click", "d": uuid.uuid4().hex, "t": "1", "l": "x"},
+        {"k": "click", "d": uuid.uuid4().hex, "t": "1", "l": "0", "lt": "not-a-table"},
         {"k": "open", "d": uuid.uuid4().hex, "t": "1", "m": "gremlin"},
     ],
 )

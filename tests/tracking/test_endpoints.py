@@ -52,9 +52,11 @@ async def test_click_goes_to_exactly_the_url_the_message_carried(
         assert response.status_code == 302
         assert response.headers["location"] == target
     events = [decode_event(e) for e in await stream(redis, settings)]
-    assert [(e.kind, e.delivery_id, e.link_index) for e in events] == [
-        ("click", sent.delivery_id, 0),
-        ("click", sent.delivery_id, 1),
+    # The event names the link table the token carried: the consumer counts that URL.
+    (table,) = sent.prepared.link_tables.values()
+    assert [(e.kind, e.delivery_id, e.link_index, e.link_table) for e in events] == [
+        ("click", sent.delivery_id, 0, table),
+        ("click", sent.delivery_id, 1, table),
     ]
 
 
@@ -281,6 +283,8 @@ async def test_open_and_click_entries_are_exactly_the_contract_s_encoding(
     for entry in entries:
         assert encode_event(decode_event(entry)) == entry
     assert decode_event(entries[1]).link_index == 1
+    assert decode_event(entries[1]).link_table in sent.prepared.link_tables.values()
+    assert decode_event(entries[0]).link_table is None
     assert len(decode_event(entries[1]).user_agent) == 512
 
 

@@ -63,12 +63,23 @@ _EXISTING = text("SELECT id FROM deliveries WHERE id = ANY(CAST(:ids AS uuid[]))
 
 # For the batch's clicks, bounces, complaints and delivery notices: what is stored
 # already about their message (run after _RESOLVE, so it sees every committed event of
-# the locked deliveries). A link's URL comes from the link table of the template's
-# current version.
+# the locked deliveries). A click's URL is the one its message carried: the entry of the
+# link table the click token named (`lt`, in the delivery's workspace). Only a click
+# written without one (before events named their table) falls back to the template's
+# current version, which may have changed since the message was sent.
+# The message's events are found through ix_events_delivery. Their workspace is compared
+# as text so no (workspace_id, ...) index can serve that test instead: on a month's
+# partition not yet analysed (a new month, a burst of clicks), the planner would take
+# one and read every event of the workspace within the window for each entry.
 _PRIOR = text(
     """
     SELECT x.pos,
-           CASE WHEN x.kind = 'click' THEN (
+           CASE WHEN x.kind <> 'click' THEN NULL
+                WHEN x.link_table IS NOT NULL THEN (
+               SELECT lt.links ->> x.link_index
+                 FROM link_tables AS lt
+                WHERE lt.workspace_id = x.workspace_id AND lt.id = x.link_table
+           ) ELSE (
                SELECT tv.links ->> x.link_index
                  FROM templates AS t
                  JOIN template_versions AS tv
@@ -79,7 +90,7 @@ _PRIOR = text(
            x.kind = 'click' AND EXISTS (
                SELECT 1 FROM events AS e
                 WHERE e.delivery_id = x.delivery_id AND e.type = 'click' AND e.type <> 'open'
-                  AND e.workspace_id = x.workspace_id
+                  AND CAST(e.workspace_id AS text) = CAST(x.workspace_id AS text)
                   AND e.occurred_at BETWEEN x.at - CAST(:burst AS interval)
                                         AND x.at + CAST(:burst AS interval)
                   AND e.link_index IS DISTINCT FROM x.link_index
@@ -88,7 +99,7 @@ _PRIOR = text(
            EXISTS (
                SELECT 1 FROM events AS e
                 WHERE e.delivery_id = x.delivery_id AND e.type = x.kind AND e.type <> 'open'
-                  AND e.workspace_id = x.workspace_id
+                  AND CAST(e.workspace_id AS text) = CAST(x.workspace_id AS text)
                   AND (x.kind <> 'click' OR e.link_index = x.link_index)
                   AND (x.kind <> 'bounce' OR e.data ->> 'bt' IS NOT DISTINCT FROM x.bt)
                   AND e.stream_id IS DISTINCT FROM x.stream_id
@@ -96,15 +107,17 @@ _PRIOR = text(
            x.kind = 'click' AND EXISTS (
                SELECT 1 FROM events AS e
                 WHERE e.delivery_id = x.delivery_id AND e.type = 'click' AND e.type <> 'open'
-                  AND e.workspace_id = x.workspace_id
+                  AND CAST(e.workspace_id AS text) = CAST(x.workspace_id AS text)
                   AND e.link_index = x.link_index AND e.machine IS NULL
                   AND e.stream_id IS DISTINCT FROM x.stream_id
            ) AS seen_human
       FROM unnest(
           CAST(:pos AS integer[]), CAST(:workspace_ids AS uuid[]), CAST(:delivery_ids AS uuid[]),
           CAST(:kinds AS text[]), CAST(:ats AS timestamptz[]), CAST(:links AS integer[]),
-          CAST(:bts AS text[]), CAST(:stream_ids AS text[]), CAST(:template_ids AS uuid[])
-      ) AS x(pos, workspace_id, delivery_id, kind, at, link_index, bt, stream_id, template_id)
+          CAST(:bts AS text[]), CAST(:stream_ids AS text[]), CAST(:template_ids AS uuid[]),
+          CAST(:link_tables AS uuid[])
+      ) AS x(pos, workspace_id, delivery_id, kind, at, link_index, bt, stream_id, template_id,
+             link_table)
     """
 )
 
@@ -288,6 +301,7 @@ class AnalyticsRepository:
             "bts": [i.event.bounce_type.value if i.event.bounce_type else None for i in items],
             "stream_ids": [i.stream_id for i in items],
             "template_ids": [i.context.template_id for i in items],
+            "link_tables": [i.event.link_table for i in items],
             "burst": burst,
         }
         return {

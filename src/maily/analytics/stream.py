@@ -87,6 +87,9 @@ class TrackingEvent:
     delivery_id: uuid.UUID
     at_ms: int  # when it happened, epoch milliseconds
     link_index: int | None = None  # clicks
+    # clicks: the link table the click token named, so the URL is the one the message
+    # carried even after its template changed (None in events written before it existed)
+    link_table: uuid.UUID | None = None
     user_agent: str = ""
     ip: str = ""
     machine: MachineReason | None = None
@@ -107,6 +110,8 @@ def encode_event(event: TrackingEvent) -> dict[str, str]:
     fields = {"k": event.kind.value, "d": event.delivery_id.hex, "t": str(event.at_ms)}
     if event.link_index is not None:
         fields["l"] = str(event.link_index)
+    if event.link_table is not None:
+        fields["lt"] = event.link_table.hex
     if event.user_agent:
         fields["ua"] = event.user_agent[:MAX_USER_AGENT]
     if event.ip:
@@ -144,6 +149,7 @@ def decode_event(fields: Mapping[Any, Any]) -> TrackingEvent:
         delivery_id = uuid.UUID(hex=_text(fields, "d"))
         at_ms = int(_text(fields, "t"))
         link = _text(fields, "l")
+        link_table = _text(fields, "lt")
         machine = _text(fields, "m")
         bounce_type = _text(fields, "bt")
         channel = _text(fields, "ch")
@@ -153,6 +159,7 @@ def decode_event(fields: Mapping[Any, Any]) -> TrackingEvent:
             delivery_id=delivery_id,
             at_ms=at_ms,
             link_index=int(link) if link else None,
+            link_table=uuid.UUID(hex=link_table) if link_table else None,
             user_agent=_text(fields, "ua"),
             ip=_text(fields, "ip"),
             machine=MachineReason(machine) if machine else None,

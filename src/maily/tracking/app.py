@@ -134,15 +134,23 @@ class TrackingContext:
         return await self._append(encode_event(event), event.kind)
 
     async def store(
-        self, kind: EventKind, delivery_hex: str, scope: Scope, link_index: int | None = None
+        self,
+        kind: EventKind,
+        delivery_hex: str,
+        scope: Scope,
+        link_index: int | None = None,
+        link_table_hex: str | None = None,
     ) -> bool:
         """`record` for the open and click path: the same stream fields as
-        `encode_event(self.event(...))`, built without the event object."""
+        `encode_event(self.event(...))`, built without the event object. A click names
+        its link table too, so the consumer counts the URL the message carried."""
         user_agent = header(scope, b"user-agent")
         ip = client_ip(scope, self.trusted_proxies)
         fields = {"k": kind.value, "d": delivery_hex, "t": str(time.time_ns() // 1_000_000)}
         if link_index is not None:
             fields["l"] = str(link_index)
+        if link_table_hex is not None:
+            fields["lt"] = link_table_hex
         if user_agent:
             fields["ua"] = user_agent[:MAX_USER_AGENT]
         if ip:
@@ -266,7 +274,9 @@ class TrackingApp:
             await self._not_found(send, "click")
             return
         if method == "GET":
-            await context.store(EventKind.click, payload[1:17].hex(), scope, index)
+            await context.store(
+                EventKind.click, payload[1:17].hex(), scope, index, payload[17:33].hex()
+            )
         await send(
             {
                 "type": "http.response.start",
