@@ -18,6 +18,8 @@ ROLE_PORT_OFFSETS = {
     "analytics": 4,
     "ai": 5,
     "inbound": 6,
+    "webhooks": 7,
+    "tracking": 8,
 }
 
 

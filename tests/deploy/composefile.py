@@ -11,7 +11,17 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 
-ROLES = ("api", "worker", "sender", "scheduler", "analytics", "ai", "inbound")
+ROLES = (
+    "api",
+    "worker",
+    "sender",
+    "scheduler",
+    "analytics",
+    "ai",
+    "inbound",
+    "webhooks",
+    "tracking",
+)
 STORES = ("postgres", "redis", "minio")
 # Run once and exit: no health check, `restart: "no"`.
 ONE_SHOTS = ("migrate", "minio-bucket")

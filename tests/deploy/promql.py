@@ -23,6 +23,7 @@ METRIC_MODULES = (
     "maily.campaigns.scheduler",
     "maily.analytics.stream",
     "maily.ops.backlog",
+    "maily.tracking.metrics",
 )
 # Labels Prometheus adds to every scraped series.
 TARGET_LABELS = frozenset(

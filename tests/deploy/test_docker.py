@@ -73,6 +73,8 @@ def test_the_health_check_knows_every_role_port(healthcheck: ModuleType) -> None
     assert healthcheck.url_for("sender", {"MAILY_ROLES__HEALTH_BASE_PORT": "9200"}) == (
         "http://127.0.0.1:9202/readyz"
     )
+    assert healthcheck.url_for("tracking", {}) == "http://127.0.0.1:9108/readyz"
+    assert healthcheck.url_for("webhooks", {}) == "http://127.0.0.1:9107/readyz"
 
 
 async def passing() -> None:

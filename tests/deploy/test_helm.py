@@ -22,7 +22,17 @@ from tests.deploy.kube import (
 )
 from tests.deploy.settings_names import unknown
 
-ROLES = ("api", "worker", "sender", "scheduler", "analytics", "ai", "inbound")
+ROLES = (
+    "api",
+    "worker",
+    "sender",
+    "scheduler",
+    "analytics",
+    "ai",
+    "inbound",
+    "webhooks",
+    "tracking",
+)
 # Values that turn on every optional part at once.
 EVERYTHING = values(
     canary={"enabled": True, "image": {"tag": "0.2.0"}, "weight": 20},
@@ -125,7 +135,14 @@ def test_pods_run_as_non_root_with_a_read_only_root(manifests: list[dict[str, An
 
 def test_autoscalers_and_disruption_budgets(manifests: list[dict[str, Any]]) -> None:
     hpas = by_name(manifests, "HorizontalPodAutoscaler")
-    assert set(hpas) == {"maily-api", "maily-sender", "maily-worker", "maily-analytics"}
+    assert set(hpas) == {
+        "maily-api",
+        "maily-sender",
+        "maily-worker",
+        "maily-analytics",
+        "maily-webhooks",
+        "maily-tracking",
+    }
     for name, hpa in hpas.items():
         assert hpa["spec"]["scaleTargetRef"] == {
             "apiVersion": "apps/v1",
@@ -136,7 +153,13 @@ def test_autoscalers_and_disruption_budgets(manifests: list[dict[str, Any]]) -> 
     for name, deployment in by_name(manifests, "Deployment").items():
         assert ("replicas" in deployment["spec"]) == (name not in hpas)
     pdbs = by_name(manifests, "PodDisruptionBudget")
-    assert {"maily-api", "maily-sender", "maily-worker", "maily-scheduler"} <= set(pdbs)
+    assert {
+        "maily-api",
+        "maily-sender",
+        "maily-worker",
+        "maily-scheduler",
+        "maily-tracking",
+    } <= set(pdbs)
 
 
 def test_migrations_run_as_a_hook_before_install_and_upgrade(
@@ -220,8 +243,47 @@ def test_the_api_canary_takes_a_share_of_traffic() -> None:
 def test_ingress_serves_the_api_over_tls(manifests: list[dict[str, Any]]) -> None:
     ingress = by_name(manifests, "Ingress")["maily"]
     assert ingress["spec"]["tls"] == [{"hosts": ["maily.example.com"], "secretName": "maily-tls"}]
-    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend == {"name": "maily-api", "port": {"name": "http"}}
+    paths = {p["path"]: p for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    assert paths["/"]["backend"]["service"] == {"name": "maily-api", "port": {"name": "http"}}
+
+
+def test_ingress_sends_the_public_tracking_paths_to_the_tracking_role(
+    manifests: list[dict[str, Any]],
+) -> None:
+    ingress = by_name(manifests, "Ingress")["maily"]
+    paths = {p["path"]: p for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    assert set(paths) == {"/", "/t", "/u", "/p", "/v"}
+    for path in ("/t", "/u", "/p", "/v"):
+        assert paths[path]["pathType"] == "Prefix"
+        assert paths[path]["backend"]["service"] == {
+            "name": "maily-tracking",
+            "port": {"name": "http"},
+        }
+    service = by_name(manifests, "Service")["maily-tracking"]
+    assert {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"} in service["spec"][
+        "ports"
+    ]
+    (container,) = containers(by_name(manifests, "Deployment")["maily-tracking"])
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    port = int(env["MAILY_TRACKING__PORT"])
+    assert port == Settings().tracking.port
+    assert env["MAILY_TRACKING__HOST"] == "0.0.0.0"
+    assert {"name": "http", "containerPort": port, "protocol": "TCP"} in container["ports"]
+    # The ingress controller may reach the tracking port; nothing else but Prometheus.
+    policy = by_name(manifests, "NetworkPolicy")["maily-tracking"]
+    sources = {rule["ports"][0]["port"]: rule["from"][0] for rule in policy["spec"]["ingress"]}
+    assert sources["http"] == {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}
+    }
+
+
+def test_without_the_tracking_role_the_api_serves_every_path() -> None:
+    documents = render(overrides=values(roles={"tracking": {"enabled": False}}))
+    ingress = by_name(documents, "Ingress")["maily"]
+    (only,) = ingress["spec"]["rules"][0]["http"]["paths"]
+    assert only["path"] == "/"
+    assert only["backend"]["service"]["name"] == "maily-api"
+    assert "maily-tracking" not in by_name(documents, "Service")
 
 
 def test_prometheus_scrapes_every_role(manifests: list[dict[str, Any]]) -> None:
@@ -245,6 +307,32 @@ def test_network_policies_cover_every_role(manifests: list[dict[str, Any]]) -> N
     # The sender takes no traffic but Prometheus's.
     (only,) = policies["maily-sender"]["spec"]["ingress"]
     assert only["ports"] == [{"port": "metrics"}]
+    # Only the webhook dispatcher, which calls customer URLs, has its egress limited.
+    limited = {name for name, p in policies.items() if "Egress" in p["spec"]["policyTypes"]}
+    assert limited == {"maily-webhooks"}
+
+
+def test_webhooks_reach_public_https_but_no_private_address(
+    manifests: list[dict[str, Any]],
+) -> None:
+    policy = by_name(manifests, "NetworkPolicy")["maily-webhooks"]
+    egress = policy["spec"]["egress"]
+    https = [rule for rule in egress if {"port": 443, "protocol": "TCP"} in rule["ports"]]
+    (rule,) = https
+    blocks = {b["ipBlock"]["cidr"]: set(b["ipBlock"].get("except", [])) for b in rule["to"]}
+    assert set(blocks) == {"0.0.0.0/0", "::/0"}
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= blocks[
+        "0.0.0.0/0"
+    ]
+    assert {"fc00::/7", "fe80::/10", "::1/128"} <= blocks["::/0"]
+    # Every other rule is a fixed port without a destination: DNS and the two stores.
+    others = {(p["port"], p["protocol"]) for r in egress if r is not rule for p in r["ports"]}
+    assert others == {(53, "UDP"), (53, "TCP"), (5432, "TCP"), (6379, "TCP")}
+    assert all("to" not in r for r in egress if r is not rule)
+    # The limit can be lifted for a cluster with its own egress gateway.
+    documents = render(overrides=values(networkPolicy={"webhooksEgress": {"enabled": False}}))
+    lifted = by_name(documents, "NetworkPolicy")["maily-webhooks"]
+    assert lifted["spec"]["policyTypes"] == ["Ingress"]
 
 
 @pytest.mark.parametrize(

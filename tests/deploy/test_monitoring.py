@@ -68,6 +68,9 @@ def test_the_alerts_the_product_needs_are_there(groups: list[dict[str, Any]]) ->
         "MailyLedgerBacklogGrowing",
         "MailyConsumerLagHigh",
         "MailyCircuitBreakerOpen",
+        "MailyTrackingEventsLost",
+        "MailyTrackingDown",
+        "MailyWebhooksDown",
     } <= set(found)
     for name, rule in found.items():
         assert rule["labels"]["severity"] in {"warning", "critical"}, name

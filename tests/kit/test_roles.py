@@ -169,7 +169,16 @@ def test_side_ports_are_the_base_plus_the_role_offset() -> None:
 
     ports = {name: health_port_for(name, settings) for name in ROLE_PORT_OFFSETS}
 
-    assert set(ports) == {"worker", "sender", "scheduler", "analytics", "ai", "inbound", "tracking"}
+    assert set(ports) == {
+        "worker",
+        "sender",
+        "scheduler",
+        "analytics",
+        "ai",
+        "inbound",
+        "webhooks",
+        "tracking",
+    }
     assert len(set(ports.values())) == len(ports)
     assert all(9100 < port < 9200 for port in ports.values())
 

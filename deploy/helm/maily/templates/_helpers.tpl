@@ -59,6 +59,13 @@ scheduler: 3
 analytics: 4
 ai: 5
 inbound: 6
+webhooks: 7
+tracking: 8
+{{- end -}}
+
+{{/* The port `maily tracking` serves its public endpoints on (MAILY_TRACKING__PORT). */}}
+{{- define "maily.trackingPort" -}}
+8010
 {{- end -}}
 
 {{/* The port a role answers /healthz, /readyz and /metrics on: (dict "root" $ "role" "sender") */}}

@@ -53,6 +53,12 @@ spec:
         - name: MAILY_ROLE
           value: {{ .role | quote }}
         {{- include "maily.env" $root | nindent 8 }}
+        {{- if eq .role "tracking" }}
+        - name: MAILY_TRACKING__HOST
+          value: "0.0.0.0"
+        - name: MAILY_TRACKING__PORT
+          value: {{ include "maily.trackingPort" $root | quote }}
+        {{- end }}
         {{- with $cfg.env }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -60,6 +66,11 @@ spec:
         - name: {{ ternary "http" "metrics" (eq .role "api") }}
           containerPort: {{ $port }}
           protocol: TCP
+        {{- if eq .role "tracking" }}
+        - name: http
+          containerPort: {{ include "maily.trackingPort" $root }}
+          protocol: TCP
+        {{- end }}
         {{- range $cfg.ports }}
         - name: {{ .name }}
           containerPort: {{ .containerPort }}
