@@ -18,9 +18,6 @@ from typing import Any
 from sqlalchemy import text
 
 from maily.analytics.tally import (
-    DOMAIN_COLUMNS,
-    LINK_COLUMNS,
-    STATS_COLUMNS,
     CampaignKey,
     DeliveryContext,
     Incoming,
@@ -29,6 +26,7 @@ from maily.analytics.tally import (
 )
 from maily.kit.db import AsyncSession
 from maily.kit.db.base import new_uuid
+from maily.models.analytics import CAMPAIGN_COUNTERS, DOMAIN_COUNTERS, LINK_COUNTERS
 
 # The deliveries a batch names, row-locked: two consumers handling events of one message
 # take turns, so its first open is counted once. SKIP LOCKED: the consumer never waits
@@ -212,15 +210,15 @@ _LINK_KEYS = (
     ("link_index", "integer"),
 )
 _DOMAIN_KEYS = (("workspace_id", "uuid"), ("campaign_id", "uuid"), ("domain", "text"))
-_UPSERT_STATS = _upsert("campaign_stats", _STATS_KEYS, STATS_COLUMNS)
-_UPSERT_LINKS = _upsert("campaign_link_stats", _LINK_KEYS, LINK_COLUMNS, extra="url")
-_UPSERT_DOMAINS = _upsert("campaign_domain_stats", _DOMAIN_KEYS, DOMAIN_COLUMNS)
+_UPSERT_STATS = _upsert("campaign_stats", _STATS_KEYS, CAMPAIGN_COUNTERS)
+_UPSERT_LINKS = _upsert("campaign_link_stats", _LINK_KEYS, LINK_COUNTERS, extra="url")
+_UPSERT_DOMAINS = _upsert("campaign_domain_stats", _DOMAIN_KEYS, DOMAIN_COUNTERS)
 
 # Campaign totals for the live counters and the deliverability guard.
 _TOTALS = text(
     """
     SELECT s.workspace_id, s.campaign_id, """  # noqa: S608 - fixed column names
-    + ", ".join(f"sum(s.{name})::bigint AS {name}" for name in STATS_COLUMNS)
+    + ", ".join(f"sum(s.{name})::bigint AS {name}" for name in CAMPAIGN_COUNTERS)
     + """
       FROM campaign_stats AS s
       JOIN unnest(CAST(:workspace_ids AS uuid[]), CAST(:campaign_ids AS uuid[]))
@@ -346,15 +344,15 @@ class AnalyticsRepository:
                     "human_click_ats": [v[3] for v in values],
                 },
             )
-        await self._upsert(_UPSERT_STATS, _STATS_KEYS, STATS_COLUMNS, result.stats)
+        await self._upsert(_UPSERT_STATS, _STATS_KEYS, CAMPAIGN_COUNTERS, result.stats)
         await self._upsert(
             _UPSERT_LINKS,
             _LINK_KEYS,
-            LINK_COLUMNS,
+            LINK_COUNTERS,
             result.links,
             extra=("url", {k: result.link_urls.get(k, "") for k in result.links}),
         )
-        await self._upsert(_UPSERT_DOMAINS, _DOMAIN_KEYS, DOMAIN_COLUMNS, result.domains)
+        await self._upsert(_UPSERT_DOMAINS, _DOMAIN_KEYS, DOMAIN_COUNTERS, result.domains)
         if result.contacts:
             people = sorted(result.contacts)
             engagement = [result.contacts[k] for k in people]
@@ -401,7 +399,7 @@ class AnalyticsRepository:
         )
         return {
             (row.workspace_id, row.campaign_id): {
-                name: int(getattr(row, name)) for name in STATS_COLUMNS
+                name: int(getattr(row, name)) for name in CAMPAIGN_COUNTERS
             }
             for row in rows
         }

@@ -16,16 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from maily.analytics.stream import EventKind, TrackingEvent
-from maily.models.analytics import CAMPAIGN_COUNTERS, DOMAIN_COUNTERS, LINK_COUNTERS
 
 StatsKey = tuple[uuid.UUID, uuid.UUID, datetime, str]  # workspace, campaign, hour, variant
 LinkKey = tuple[uuid.UUID, uuid.UUID, str, int]  # workspace, campaign, variant, link index
 DomainKey = tuple[uuid.UUID, uuid.UUID, str]  # workspace, campaign, domain
 CampaignKey = tuple[uuid.UUID, uuid.UUID]
-
-STATS_COLUMNS = CAMPAIGN_COUNTERS
-LINK_COLUMNS = LINK_COUNTERS
-DOMAIN_COLUMNS = DOMAIN_COUNTERS
 
 
 @dataclass(slots=True)

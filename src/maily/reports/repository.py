@@ -26,9 +26,6 @@ from maily.models import (
 )
 from maily.models.analytics import CAMPAIGN_COUNTERS, DOMAIN_COUNTERS, LINK_COUNTERS
 
-# The counters of campaign_stats, in the order reports show them.
-COUNTERS = CAMPAIGN_COUNTERS
-
 CounterRow = dict[str, int]
 
 
@@ -136,7 +133,7 @@ class ReportRepository:
                 CampaignStats.variant,
                 func.min(CampaignStats.hour).label("first"),
                 func.max(CampaignStats.hour).label("last"),
-                *_sums(CampaignStats, COUNTERS),
+                *_sums(CampaignStats, CAMPAIGN_COUNTERS),
             )
             .where(
                 CampaignStats.workspace_id == workspace_id,
@@ -147,7 +144,7 @@ class ReportRepository:
         )
         rows = list(await self.session.execute(query))
         return VariantCounters(
-            {row.variant: _counters(row, COUNTERS) for row in rows},
+            {row.variant: _counters(row, CAMPAIGN_COUNTERS) for row in rows},
             min((row.first for row in rows), default=None),
             max((row.last for row in rows), default=None),
         )
@@ -158,7 +155,7 @@ class ReportRepository:
         """The campaign's counters per hour or UTC day, all variants together."""
         start = func.date_trunc(unit, CampaignStats.hour, "UTC").label("start")
         query = (
-            select(start, *_sums(CampaignStats, COUNTERS))
+            select(start, *_sums(CampaignStats, CAMPAIGN_COUNTERS))
             .where(
                 CampaignStats.workspace_id == workspace_id,
                 CampaignStats.campaign_id == campaign_id,
@@ -167,7 +164,7 @@ class ReportRepository:
             .order_by(start)
         )
         rows = await self.session.execute(query)
-        return [BucketRow(row.start, _counters(row, COUNTERS)) for row in rows]
+        return [BucketRow(row.start, _counters(row, CAMPAIGN_COUNTERS)) for row in rows]
 
     async def links(self, workspace_id: uuid.UUID, campaign_id: uuid.UUID) -> list[LinkRow]:
         table = CampaignLinkStats
@@ -216,7 +213,9 @@ class ReportRepository:
         current = (CampaignStats.hour >= start).label("current")
         bucket = func.date_trunc(unit, CampaignStats.hour, "UTC").label("start")
         query = (
-            select(current, bucket, CampaignStats.campaign_id, *_sums(CampaignStats, COUNTERS))
+            select(
+                current, bucket, CampaignStats.campaign_id, *_sums(CampaignStats, CAMPAIGN_COUNTERS)
+            )
             .where(
                 CampaignStats.workspace_id == workspace_id,
                 CampaignStats.hour >= previous_start,
@@ -226,7 +225,7 @@ class ReportRepository:
         )
         rows = await self.session.execute(query)
         return [
-            DashboardRow(row.current, row.start, row.campaign_id, _counters(row, COUNTERS))
+            DashboardRow(row.current, row.start, row.campaign_id, _counters(row, CAMPAIGN_COUNTERS))
             for row in rows
         ]
 

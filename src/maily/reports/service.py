@@ -15,9 +15,9 @@ from typing import Any
 from maily.auth.service import WorkspaceContext
 from maily.kit.db import AsyncSession
 from maily.kit.errors import BadRequest, NotFound
+from maily.models.analytics import CAMPAIGN_COUNTERS
 from maily.reports import schemas
 from maily.reports.repository import (
-    COUNTERS,
     CampaignHeader,
     CounterRow,
     ReportRepository,
@@ -41,12 +41,12 @@ def ratio(numerator: float, denominator: float) -> float | None:
 
 
 def add(total: CounterRow, row: Mapping[str, int]) -> None:
-    for name in COUNTERS:
+    for name in CAMPAIGN_COUNTERS:
         total[name] = total.get(name, 0) + row.get(name, 0)
 
 
 def zero() -> CounterRow:
-    return dict.fromkeys(COUNTERS, 0)
+    return dict.fromkeys(CAMPAIGN_COUNTERS, 0)
 
 
 def total_of(rows: Iterable[Mapping[str, int]]) -> CounterRow:
@@ -60,7 +60,7 @@ def counts_of(row: Mapping[str, int], provider_delivered: bool) -> schemas.Count
     """Counters as a report shows them. Without provider delivery notices, delivered is
     taken as sent minus bounces (never below zero)."""
     bounces = row.get("hard_bounces", 0) + row.get("soft_bounces", 0)
-    values = {name: row.get(name, 0) for name in COUNTERS}
+    values = {name: row.get(name, 0) for name in CAMPAIGN_COUNTERS}
     if not provider_delivered:
         values["delivered"] = max(0, values["sent"] - bounces)
     return schemas.Counts(bounces=bounces, **values)
