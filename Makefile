@@ -7,7 +7,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 RUN := $(UV) run --locked --no-sync
 
-.PHONY: up test lint format install clean
+.PHONY: up test lint format install system-packages clean
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Maily needs Python 3.11 or newer")'
@@ -26,10 +26,14 @@ $(TOOLS)/deploy-checks/.synced: deploy/tools/pyproject.toml deploy/tools/uv.lock
 
 install: .venv/.synced $(TOOLS)/deploy-checks/.synced
 
+# Chromium (browser tests) and spamd (deliverability checks), from Debian's packages.
+system-packages:
+	@bash scripts/system-packages
+
 up: install
 	$(RUN) maily up
 
-test: install lint
+test: install system-packages lint
 	$(RUN) pytest
 
 lint: install

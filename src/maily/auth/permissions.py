@@ -37,6 +37,7 @@ CATALOGUE: dict[str, str] = {
     "sending:read": "See sending domains and transports",
     "sending:write": "Change sending domains, transports and webhooks",
     "ai:use": "Use the AI assistant",
+    "ai:manage": "Configure AI model providers and see AI usage and cost",
 }
 
 _READ = {p for p in CATALOGUE if p.endswith(":read")}
