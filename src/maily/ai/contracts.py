@@ -8,9 +8,13 @@ models, so the API, the service and the agent mesh agree on one shape."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal, Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from pydantic_ai.messages import ModelMessage
 
 # -- progress --------------------------------------------------------------------
 
@@ -220,3 +224,20 @@ class CampaignResults(Protocol):
     """Reads a workspace's own campaign results (newest first)."""
 
     async def recent(self, workspace_id: uuid.UUID, limit: int = 20) -> list[CampaignResult]: ...
+
+
+class UsageSink(Protocol):
+    """Records what a workspace's model calls cost (maily.ai.providers implements it).
+
+    `messages` are the pydantic-ai messages of one agent run; the sink reads each
+    ModelResponse's usage, model and provider, stores them and returns the totals."""
+
+    async def record(
+        self, workspace_id: uuid.UUID, task_kind: TaskKind, messages: Sequence[ModelMessage]
+    ) -> Usage: ...
+
+
+class SpamChecker(Protocol):
+    """Scores a whole RFC 5322 message with SpamAssassin (maily.ai.checks.spam)."""
+
+    async def check(self, message: bytes) -> SpamReport: ...
