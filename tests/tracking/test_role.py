@@ -93,6 +93,15 @@ async def test_the_role_serves_the_endpoints_over_http(
             assert unsubscribed.status_code == 200
             health = await client.get(f"http://127.0.0.1:{_port(20) + 8}/metrics")
             assert "maily_tracking_events_total" in health.text
+            # 50 opens, two clicks (one of them refused) and one unsubscribe, each timed
+            latency = {
+                line.split("{")[1].split("}")[0]: float(line.rsplit(" ", 1)[1])
+                for line in health.text.splitlines()
+                if line.startswith("maily_tracking_request_duration_seconds_count")
+            }
+            assert latency['endpoint="open"'] == 50
+            assert latency['endpoint="click"'] == 2
+            assert latency['endpoint="unsubscribe"'] == 1
         kinds = [decode_event(e).kind for e in await stream(redis, settings)]
         assert kinds == ["open"] * 50 + ["click", "unsubscribe"]
     finally:

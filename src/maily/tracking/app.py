@@ -49,7 +49,12 @@ from maily.tracking.http import (
 )
 from maily.tracking.links import LinkTables
 from maily.tracking.machines import MachineRules
-from maily.tracking.metrics import TRACKING_EVENTS, TRACKING_EVENTS_LOST, TRACKING_REFUSED
+from maily.tracking.metrics import (
+    TRACKING_EVENTS,
+    TRACKING_EVENTS_LOST,
+    TRACKING_LATENCY,
+    TRACKING_REFUSED,
+)
 from maily.tracking.tokens import CLICK_PAYLOAD, OPEN_PAYLOAD, TokenKind, TokenSigner
 
 __all__ = ["PIXEL", "PUBLIC_PREFIXES", "TrackingApp", "TrackingContext"]
@@ -95,6 +100,9 @@ _log = get_logger("maily.tracking")
 _TRACKED_KINDS = (EventKind.open, EventKind.click, EventKind.unsubscribe)
 _STORED = {kind: TRACKING_EVENTS.labels(kind=kind.value) for kind in _TRACKED_KINDS}
 _LOST = {kind: TRACKING_EVENTS_LOST.labels(kind=kind.value) for kind in _TRACKED_KINDS}
+_OPEN_LATENCY = TRACKING_LATENCY.labels(endpoint="open")
+_CLICK_LATENCY = TRACKING_LATENCY.labels(endpoint="click")
+_UNSUBSCRIBE_LATENCY = TRACKING_LATENCY.labels(endpoint="unsubscribe")
 
 PageHandler = Callable[["TrackingContext", str, Scope, Receive, Send], Awaitable[None]]
 
@@ -204,11 +212,17 @@ class TrackingApp:
             return
         path: str = scope["path"]
         if path.startswith("/t/o/"):
+            started = time.perf_counter()
             await self.open(path[5:], scope, send)
+            _OPEN_LATENCY.observe(time.perf_counter() - started)
         elif path.startswith("/t/c/"):
+            started = time.perf_counter()
             await self.click(path[5:], scope, send)
+            _CLICK_LATENCY.observe(time.perf_counter() - started)
         elif path.startswith("/u/"):
+            started = time.perf_counter()
             await self.unsubscribe(path[3:], scope, receive, send)
+            _UNSUBSCRIBE_LATENCY.observe(time.perf_counter() - started)
         elif path.startswith(("/p/", "/v/")):
             handler = self.pages.get(path[:3])
             if handler is None:

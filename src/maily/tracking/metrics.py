@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 TRACKING_EVENTS: Final = Counter(
     "maily_tracking_events",
@@ -27,4 +27,11 @@ TRACKING_STREAM_BATCHES: Final = Counter(
     "maily_tracking_stream_batches",
     "Round trips that appended a batch of events to the stream (events per batch: "
     "maily_tracking_events_total over this).",
+)
+TRACKING_LATENCY: Final = Histogram(
+    "maily_tracking_request_duration_seconds",
+    "Time from a tracking request's arrival to its answer, by endpoint (open, click, "
+    "unsubscribe); opens and clicks include waiting for Redis to take their event.",
+    ["endpoint"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
