@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from maily.delivery.ledger import DeliveryStatus, RetryPolicy, outcome_to_row
 from maily.delivery.transports.base import Outcome, SendResult
@@ -88,6 +89,10 @@ async def test_two_senders_leasing_at_once_never_share_a_row(world: World) -> No
     assert sorted(world.transport.recipients()) == sorted(f"{n}@example.com" for n in names)
 
 
+def _leases_taken_back() -> float:
+    return REGISTRY.get_sample_value("maily_ledger_leases_expired_total") or 0.0
+
+
 async def test_an_expired_lease_goes_to_another_sender(world: World) -> None:
     await world.add_contacts(["ann", "bob"], lists=["news"])
     campaign_id = await world.campaign()
@@ -96,6 +101,7 @@ async def test_an_expired_lease_goes_to_another_sender(world: World) -> None:
 
     lost = await crashed.lease()
     assert len(lost.rows) == 2
+    assert lost.taken_back == 0
     assert (await survivor.run_batch()).leased == 0  # held by a live lease
     # Time passes beyond the lease: the crashed sender never came back.
     await world.execute(
@@ -103,9 +109,11 @@ async def test_an_expired_lease_goes_to_another_sender(world: World) -> None:
         "WHERE workspace_id = :w AND lease_owner = 'crashed'"
     )
 
+    expired_before = _leases_taken_back()
     report = await survivor.run_batch()
 
     assert report.leased == 2
+    assert _leases_taken_back() - expired_before == 2
     rows = await world.rows(campaign_id)
     assert {r.status for r in rows.values()} == {"sent"}
     assert {r.attempts for r in rows.values()} == {2}

@@ -69,6 +69,8 @@ class Lease:
     rows: list[LeasedRow]
     # (workspace_id, campaign_id) of each row found unsendable and skipped.
     skipped: list[tuple[uuid.UUID, uuid.UUID]]
+    # How many of `rows` were taken back from a lease that expired (a dead sender's).
+    taken_back: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,10 +246,12 @@ class DeliveryRepository:
         connection = await self.session.connection()
         rows: list[LeasedRow] = []
         skipped: list[tuple[uuid.UUID, uuid.UUID]] = []
+        taken_back = 0
         for r in await connection.execute(_lease_statement(), params):
             if r.status != DeliveryStatus.leased:
                 skipped.append((r.workspace_id, r.campaign_id))
                 continue
+            taken_back += r.taken_back
             rows.append(
                 LeasedRow(
                     delivery=DeliveryRow(
@@ -273,7 +277,7 @@ class DeliveryRepository:
                 )
             )
         rows.sort(key=lambda row: (row.delivery.campaign_id, row.delivery.id or uuid.UUID(int=0)))
-        return Lease(rows, skipped)
+        return Lease(rows, skipped, taken_back)
 
     async def _update_held(
         self, owner: str, keys: Sequence[tuple[uuid.UUID, uuid.UUID]], **values: Any
@@ -543,7 +547,8 @@ def _lease_statement() -> Any:
         .cte("expired")
     )
     chosen = union_all(
-        select(due.c.workspace_id, due.c.id), select(expired.c.workspace_id, expired.c.id)
+        select(due.c.workspace_id, due.c.id, literal(False).label("taken_back")),
+        select(expired.c.workspace_id, expired.c.id, literal(True).label("taken_back")),
     ).cte("chosen")
     # Each chosen row's contact, checked once: still mailable at all, and not gone
     # from the very lists this campaign goes to (say by its own unsubscribe link)
@@ -563,6 +568,7 @@ def _lease_statement() -> Any:
             row.workspace_id,
             row.id,
             and_(sendable(None), not_(left_campaign_lists)).label("mailable"),
+            chosen.c.taken_back,
             Contact.first_name,
             Contact.last_name,
             Contact.timezone,
@@ -616,6 +622,7 @@ def _lease_statement() -> Any:
             checked.c.locale,
             checked.c.fields,
             checked.c.tags,
+            checked.c.taken_back,
         )
     )
     return statement

@@ -80,6 +80,11 @@ TRANSPORT_MESSAGES: Final = MetricCounter(
     "(sent, deferred, bounced, failed, unknown); the base of send failure and bounce rates.",
     ["transport", "outcome"],
 )
+LEASES_TAKEN_BACK: Final = MetricCounter(
+    "maily_ledger_leases_expired",
+    "Ledger rows a sender took back because another sender's lease on them expired "
+    "(that sender died or hung); each is attempted again.",
+)
 BATCH_DURATION: Final = Histogram(
     "maily_sender_batch_duration_seconds",
     "Time from leasing a batch to recording its outcomes.",
@@ -160,9 +165,12 @@ class Sender:
 
     async def lease(self) -> Lease:
         async with transaction(self.sessionmaker) as session:
-            return await DeliveryRepository(session).lease(
+            lease = await DeliveryRepository(session).lease(
                 self.owner, self.settings.batch_size, self.settings.lease_seconds, self._held
             )
+        if lease.taken_back:
+            LEASES_TAKEN_BACK.inc(lease.taken_back)
+        return lease
 
     async def run_batch(self) -> BatchReport:
         """Lease one batch and see it through. Returns what happened (leased == 0 and
