@@ -234,7 +234,13 @@ def group_drained(redis: Redis, stream_key: str) -> bool:
 
 
 def drain(
-    env: dict[str, str], work: Path, redis: Redis, stream_key: str, url: str, timeout: float
+    env: dict[str, str],
+    work: Path,
+    redis: Redis,
+    stream_key: str,
+    url: str,
+    timeout: float,
+    profile: Path | None = None,
 ) -> tuple[int, float]:
     """Run `maily analytics` until its group has caught up with the stream; returns the
     events stored and the seconds it took."""
@@ -252,6 +258,17 @@ def drain(
             stdout=output,
             stderr=subprocess.STDOUT,
         )
+        profiler = None
+        if profile is not None:
+            # Collapsed stacks of the whole drain; py-spy stops when the consumer exits.
+            profiler = subprocess.Popen(
+                [
+                    *("py-spy", "record", "-p", str(consumer.pid), "-o", str(profile)),
+                    *("-f", "raw", "-r", "100"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         try:
             deadline = started + timeout
             while not group_drained(redis, stream_key):
@@ -264,6 +281,8 @@ def drain(
             took = time.monotonic() - started
         finally:
             stop(consumer)
+            if profiler is not None:
+                profiler.wait()
     with psycopg.connect(conninfo(url)) as conn:
         row = conn.execute("SELECT count(*) FROM events").fetchone()
     assert row is not None
@@ -306,6 +325,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--profile", type=Path, help="py-spy the server during the open run into this file"
+    )
+    parser.add_argument(
+        "--profile-consumer",
+        type=Path,
+        help="py-spy `maily analytics` during the drain into this file (collapsed stacks)",
     )
     args = parser.parse_args()
 
@@ -456,7 +480,9 @@ def main() -> None:
         stop(server)
         entries = int(redis.xlen(stream_key))
         log(f"draining {entries} entries through maily analytics")
-        stored, drain_s = drain(env, work, redis, stream_key, url, args.drain_timeout)
+        stored, drain_s = drain(
+            env, work, redis, stream_key, url, args.drain_timeout, args.profile_consumer
+        )
         figures = {
             "open_rps": round(opened["rps"]),
             "click_rps": round(clicked["rps"]),

@@ -34,6 +34,10 @@ from maily.models.analytics import CAMPAIGN_COUNTERS, DOMAIN_COUNTERS, LINK_COUN
 # a row it could not lock wait for its next pass instead, so it can't deadlock a
 # sender's result write. The template is the one the message was composed from (an A/B
 # variant's own, else the campaign's).
+# Each id is looked up (and row-locked) on its own through ix_deliveries_id. Written as
+# one join on `d.id = ANY(:ids)`, the planner may read the campaign's whole ledger
+# through the (workspace, campaign, contact) index and filter it: fine on a small
+# campaign, one full read of a million rows per batch on a big one.
 _RESOLVE = text(
     """
     SELECT d.workspace_id, d.id, d.campaign_id, d.contact_id,
@@ -49,13 +53,20 @@ _RESOLVE = text(
                  LIMIT 1),
                c.template_id
            ) AS template_id
-      FROM deliveries AS d
+      FROM (SELECT DISTINCT k.id FROM unnest(CAST(:ids AS uuid[])) AS k(id) ORDER BY k.id) AS k
+     CROSS JOIN LATERAL (
+           SELECT * FROM deliveries AS one WHERE one.id = k.id
+              FOR NO KEY UPDATE SKIP LOCKED
+     ) AS d
       JOIN campaigns AS c ON c.workspace_id = d.workspace_id AND c.id = d.campaign_id
-     WHERE d.id = ANY(CAST(:ids AS uuid[]))
-     ORDER BY d.workspace_id, d.id
-       FOR NO KEY UPDATE OF d SKIP LOCKED
     """
 )
+
+# How long before its recorded send time (or after now) an event of a message may be
+# stamped: the clocks of the tracking hosts, the senders and the database differ, and a
+# scanner may fetch a message before the sender has recorded it as sent.
+PRIOR_MARGIN = timedelta(days=1)
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 _EXISTING = text("SELECT id FROM deliveries WHERE id = ANY(CAST(:ids AS uuid[]))")
 
@@ -65,7 +76,9 @@ _EXISTING = text("SELECT id FROM deliveries WHERE id = ANY(CAST(:ids AS uuid[]))
 # link table the click token named (`lt`, in the delivery's workspace). Only a click
 # written without one (before events named their table) falls back to the template's
 # current version, which may have changed since the message was sent.
-# The message's events are found through ix_events_delivery. Their workspace is compared
+# The message's events are found through ix_events_delivery, in the partitions from a
+# day before the message was sent (`since`) to a day from now (`until`): without those
+# bounds every EXISTS probes every monthly partition, dozens per entry. Their workspace is compared
 # as text so no (workspace_id, ...) index can serve that test instead: on a month's
 # partition not yet analysed (a new month, a burst of clicks), the planner would take
 # one and read every event of the workspace within the window for each entry.
@@ -89,6 +102,7 @@ _PRIOR = text(
                SELECT 1 FROM events AS e
                 WHERE e.delivery_id = x.delivery_id AND e.type = 'click' AND e.type <> 'open'
                   AND CAST(e.workspace_id AS text) = CAST(x.workspace_id AS text)
+                  AND e.occurred_at >= x.since AND e.occurred_at < CAST(:until AS timestamptz)
                   AND e.occurred_at BETWEEN x.at - CAST(:burst AS interval)
                                         AND x.at + CAST(:burst AS interval)
                   AND e.link_index IS DISTINCT FROM x.link_index
@@ -98,6 +112,7 @@ _PRIOR = text(
                SELECT 1 FROM events AS e
                 WHERE e.delivery_id = x.delivery_id AND e.type = x.kind AND e.type <> 'open'
                   AND CAST(e.workspace_id AS text) = CAST(x.workspace_id AS text)
+                  AND e.occurred_at >= x.since AND e.occurred_at < CAST(:until AS timestamptz)
                   AND (x.kind <> 'click' OR e.link_index = x.link_index)
                   AND (x.kind <> 'bounce' OR e.data ->> 'bt' IS NOT DISTINCT FROM x.bt)
                   AND e.stream_id IS DISTINCT FROM x.stream_id
@@ -106,6 +121,7 @@ _PRIOR = text(
                SELECT 1 FROM events AS e
                 WHERE e.delivery_id = x.delivery_id AND e.type = 'click' AND e.type <> 'open'
                   AND CAST(e.workspace_id AS text) = CAST(x.workspace_id AS text)
+                  AND e.occurred_at >= x.since AND e.occurred_at < CAST(:until AS timestamptz)
                   AND e.link_index = x.link_index AND e.machine IS NULL
                   AND e.stream_id IS DISTINCT FROM x.stream_id
            ) AS seen_human
@@ -113,9 +129,9 @@ _PRIOR = text(
           CAST(:pos AS integer[]), CAST(:workspace_ids AS uuid[]), CAST(:delivery_ids AS uuid[]),
           CAST(:kinds AS text[]), CAST(:ats AS timestamptz[]), CAST(:links AS integer[]),
           CAST(:bts AS text[]), CAST(:stream_ids AS text[]), CAST(:template_ids AS uuid[]),
-          CAST(:link_tables AS uuid[])
+          CAST(:link_tables AS uuid[]), CAST(:sinces AS timestamptz[])
       ) AS x(pos, workspace_id, delivery_id, kind, at, link_index, bt, stream_id, template_id,
-             link_table)
+             link_table, since)
     """
 )
 
@@ -300,6 +316,10 @@ class AnalyticsRepository:
             "stream_ids": [i.stream_id for i in items],
             "template_ids": [i.context.template_id for i in items],
             "link_tables": [i.event.link_table for i in items],
+            "sinces": [
+                i.context.sent_at - PRIOR_MARGIN if i.context.sent_at else _EARLIEST for i in items
+            ],
+            "until": datetime.now(UTC) + PRIOR_MARGIN,
             "burst": burst,
         }
         return {
