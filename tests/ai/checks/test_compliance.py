@@ -244,3 +244,11 @@ def test_every_finding_says_what_to_fix() -> None:
     for finding in report.findings:
         assert finding.severity in ("error", "warning")
         assert len(finding.message) > 30
+
+
+def test_subject_alone() -> None:
+    from maily.ai.checks.compliance import check_subject
+
+    assert check_subject("Autumn blends have arrived", "Three new teas") == []
+    found = {f.check for f in check_subject("FWD: 100% FREE TEA!!")}
+    assert {"subject_misleading", "subject_caps", "subject_punctuation", "spam_phrase"} <= found

@@ -29,6 +29,7 @@ __all__ = [
     "ParsedHtml",
     "check_content",
     "check_html_links_and_images",
+    "check_subject",
     "link_host",
     "parse_html",
     "spam_phrases",
@@ -488,6 +489,16 @@ def check_html_links_and_images(html: str, text: str = "") -> list[CheckFinding]
     parsed = parse_html(html)
     _check_links(findings, parsed)
     _check_images(findings, parsed, text)
+    return findings.items
+
+
+def check_subject(
+    subject: str, preheader: str = "", *, first_send: bool = True
+) -> list[CheckFinding]:
+    """The subject and preheader rules alone (a subject line suggestion has no body)."""
+    findings = _Findings()
+    _check_subject(findings, subject, preheader, first_send)
+    _check_phrases(findings, subject, preheader, "")
     return findings.items
 
 
