@@ -208,7 +208,13 @@ class _Mesh:
         )
 
     async def step(
-        self, name: str, agent: Agent[None, _Output], prompt: Prompt, purpose: str
+        self,
+        name: str,
+        agent: Agent[None, _Output],
+        prompt: Prompt,
+        purpose: str,
+        *,
+        announce: bool = True,
     ) -> _Output:
         """One agent run: budget checked first, usage recorded after, output stored."""
         if not self.affordable():
@@ -237,7 +243,8 @@ class _Mesh:
         output = result.output
         dumped = output.model_dump(mode="json")
         await self.memory.put_output(name, dumped)
-        self.event("agent_output", f"{name}: done", agent=name, data=dumped)
+        if announce:
+            self.event("agent_output", f"{name}: done", agent=name, data=dumped)
         return output
 
     # -- shared steps ----------------------------------------------------------------
@@ -250,7 +257,9 @@ class _Mesh:
             + ", ".join(_ALLOWED[kind])
             + "."
         ).data("task", summary)
-        plan = await self.step("coordinator", agents.coordinator, prompt, "planning the task")
+        plan = await self.step(
+            "coordinator", agents.coordinator, prompt, "planning the task", announce=False
+        )
         purposes: dict[Specialist, str] = {}
         for step in plan.steps:
             if step.agent in _ALLOWED[kind] and step.agent not in purposes:
