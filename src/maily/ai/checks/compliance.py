@@ -297,10 +297,13 @@ def _check_postal_address(findings: _Findings, html: str, text: str, brand: Bran
     )
 
 
-def _check_subject(findings: _Findings, subject: str, preheader: str, first_send: bool) -> None:
+def _check_subject(
+    findings: _Findings, subject: str, preheader: str, first_send: bool, required: bool = True
+) -> None:
     bare = _JINJA.sub("x", subject).strip()
     if not bare:
-        findings.error("subject", "The subject is empty; write one that says what is inside.")
+        if required:
+            findings.error("subject", "The subject is empty; write one that says what is inside.")
         return
     prefix = _MISLEADING_PREFIX.match(bare)
     if first_send and prefix is not None:
@@ -511,15 +514,17 @@ def check_content(
     brand: Brand,
     unsubscribe_urls: Sequence[str] = (),
     first_send: bool = True,
+    require_subject: bool = True,
 ) -> CheckReport:
     """Check one message. `unsubscribe_urls` are the URLs that stand in for
     {{ unsubscribe_url }} / {{ preferences_url }} when `html` was rendered (a preview's
-    URLs); `first_send` False allows "Re:" subjects for genuine follow-ups."""
+    URLs); `first_send` False allows "Re:" subjects for genuine follow-ups;
+    `require_subject` False for a template whose subject is set elsewhere (a campaign)."""
     findings = _Findings()
     parsed = parse_html(html)
     _check_unsubscribe(findings, html, text, parsed, unsubscribe_urls)
     _check_postal_address(findings, html, text, brand)
-    _check_subject(findings, subject, preheader, first_send)
+    _check_subject(findings, subject, preheader, first_send, require_subject)
     _check_phrases(findings, subject, preheader, parsed.text + "\n" + text)
     _check_links(findings, parsed)
     _check_images(findings, parsed, text)

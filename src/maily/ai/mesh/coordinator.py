@@ -375,7 +375,14 @@ class _Mesh:
     ) -> ValidatedTemplate:
         brand = self.task.brand
         validated = await validate_template(
-            draft.mjml, subject=subject, preheader=preheader, brand=brand, allowed=allowed
+            draft.mjml,
+            subject=subject,
+            preheader=preheader,
+            brand=brand,
+            allowed=allowed,
+            # a template revised without a subject gets one from its campaign
+            require_subject=not isinstance(self.task, contracts.ReviseTemplateTask)
+            or bool(self.task.subject.strip()),
         )
         findings = list(validated.report.findings)
         spam: SpamReport | None = None

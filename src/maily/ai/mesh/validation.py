@@ -345,7 +345,13 @@ def _compile_and_render(
 
 
 async def validate_template(
-    mjml: str, *, subject: str, preheader: str, brand: Brand, allowed: Allowed
+    mjml: str,
+    *,
+    subject: str,
+    preheader: str,
+    brand: Brand,
+    allowed: Allowed,
+    require_subject: bool = True,
 ) -> ValidatedTemplate:
     """Template code, compile, sandboxed render with sample data, markup, link domains,
     then the content checks; every problem is a finding."""
@@ -405,6 +411,7 @@ async def validate_template(
         text=text,
         brand=brand,
         unsubscribe_urls=[PREVIEW_URLS["unsubscribe_url"], PREVIEW_URLS["preferences_url"]],
+        require_subject=require_subject,
     )
     every = [*findings, *report.findings]
     result.subject = subject
