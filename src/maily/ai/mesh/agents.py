@@ -13,6 +13,7 @@ from pydantic_ai import Agent
 from maily.ai.mesh.prompts import DATA_RULES
 
 __all__ = [
+    "INSTRUCTED_AGENTS",
     "SPECIALISTS",
     "Critique",
     "CritiqueFinding",
@@ -179,6 +180,9 @@ copywriter = _agent("copywriter", Draft)
 personalisation = _agent("personalisation", PersonalisationIdeas)
 brand_voice = _agent("brand_voice", VoiceReview)
 compliance_critic = _agent("compliance_critic", Critique)
+
+
+INSTRUCTED_AGENTS = tuple(_INSTRUCTIONS)
 
 
 def instructions(name: str) -> str:

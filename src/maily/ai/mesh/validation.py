@@ -19,6 +19,7 @@ from jinja2 import Environment, TemplateSyntaxError, nodes
 
 from maily.ai.checks.compliance import check_content, link_host, parse_html
 from maily.ai.contracts import Brand, CheckFinding, CheckReport
+from maily.ai.mesh.agents import INSTRUCTED_AGENTS, instructions
 from maily.templates import (
     RenderError,
     TemplateProblem,
@@ -149,6 +150,16 @@ def _chain(node: nodes.Node) -> list[str]:
     return []
 
 
+def _describe(node: nodes.Node) -> str:
+    """`''.__class__.__mro__` for the syntax tree of that expression, roughly."""
+    attrs: list[str] = []
+    while isinstance(node, nodes.Getattr):
+        attrs.append(node.attr)
+        node = node.node
+    root = repr(node.value) if isinstance(node, nodes.Const) else type(node).__name__.lower()
+    return ".".join([root, *attrs[::-1]])
+
+
 class _CodeCheck:
     """Walks a template's Jinja syntax tree: only output of the project's merge
     variables, the sandbox's filters, and `{% if %}` on them."""
@@ -188,8 +199,9 @@ class _CodeCheck:
             if chain:
                 self.variable(chain)
             else:
-                reach = f' (found ".{node.attr}")' if isinstance(node, nodes.Getattr) else ""
-                self.problems.append(f"template code may only read merge variables{reach}")
+                self.problems.append(
+                    f'template code may only read merge variables (found "{_describe(node)}")'
+                )
             return
         if isinstance(node, nodes.Filter | nodes.Test):
             if isinstance(node, nodes.Filter) and node.name not in ALLOWED_FILTERS:
@@ -309,6 +321,24 @@ def _foreign_links(html: str, allowed: Allowed, *, source: bool = False) -> list
     return findings
 
 
+def _leaked_instructions(text: str) -> list[CheckFinding]:
+    """A draft that quotes the agents' own instructions (an injection asked for them)."""
+    flat = " ".join(text.split()).lower()
+    for name in INSTRUCTED_AGENTS:
+        for sentence in re.split(r"(?<=[.:])\s+", " ".join(instructions(name).split())):
+            if len(sentence) >= 40 and sentence.lower() in flat:
+                return [
+                    CheckFinding(
+                        check="prompt_leak",
+                        severity="error",
+                        message="The draft repeats the assistant's own instructions; "
+                        "remove that text.",
+                        where="body",
+                    )
+                ]
+    return []
+
+
 @dataclass
 class ValidatedTemplate:
     mjml: str
@@ -368,7 +398,7 @@ async def validate_template(
         text="",
         report=CheckReport(passed=False),
     )
-    if findings:
+    if any(f.check == "template_code" for f in findings):
         # Code that reaches beyond the merge variables is never run, not even sandboxed.
         result.report = CheckReport(passed=False, findings=findings)
         return result
@@ -400,6 +430,7 @@ async def validate_template(
         result.report = CheckReport(passed=False, findings=findings)
         return result
     result.compiled = True
+    findings += _leaked_instructions(text)
     findings += _unsafe_markup(html, "body", tags_too=False)  # MJML adds <meta> itself
     known = {f.message for f in findings if f.check == "link_domain"}
     findings += [f for f in _foreign_links(html, allowed) if f.message not in known]
