@@ -40,13 +40,15 @@ class CampaignResultsRepository:
 
     async def recent(self, workspace_id: uuid.UUID, limit: int) -> list[CampaignTotals]:
         """Started campaigns, newest first, each with its counters summed over every
-        hour and variant (machine opens and clicks left out)."""
+        hour and variant; opens and clicks are unique human ones (machine opens, such as
+        mail-privacy prefetches and link scanners, left out)."""
         query = (
             select(
                 Campaign.id,
                 Campaign.name,
                 Campaign.subject,
                 Campaign.started_at,
+                _sum(CampaignStats.sent).label("sent"),
                 _sum(CampaignStats.delivered).label("delivered"),
                 _sum(CampaignStats.unique_human_opens).label("opens"),
                 _sum(CampaignStats.unique_human_clicks).label("clicks"),
@@ -71,7 +73,9 @@ class CampaignResultsRepository:
                 row.name,
                 row.subject,
                 row.started_at,
-                int(row.delivered),
+                # Without delivery notices from a provider, delivered is sent minus
+                # bounces (as the campaign report counts it).
+                int(row.delivered) or max(0, int(row.sent) - int(row.bounces)),
                 int(row.opens),
                 int(row.clicks),
                 int(row.unsubscribes),
