@@ -481,6 +481,15 @@ class InboundSettings(BaseModel):
     feedback_local_parts: list[str] = Field(default_factory=lambda: ["fbl", "abuse"])
 
 
+class SpamdSettings(BaseModel):
+    """SpamAssassin's daemon, which scores content checks (see docs/insights.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=783, ge=1, le=65535)
+    # A check that takes longer answers without its SpamAssassin part.
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MAILY_",
@@ -519,6 +528,7 @@ class Settings(BaseSettings):
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     bounces: BounceSettings = Field(default_factory=BounceSettings)
     inbound: InboundSettings = Field(default_factory=InboundSettings)
+    spamd: SpamdSettings = Field(default_factory=SpamdSettings)
 
     # Shorthands documented in the README: MAILY_DATABASE_URL and MAILY_REDIS_URL.
     database_url: str | None = None

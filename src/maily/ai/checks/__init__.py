@@ -1,0 +1,1 @@
+"""Deterministic checks of campaign content: compliance rules and SpamAssassin."""
