@@ -1,1 +1,2 @@
-"""Deterministic checks of campaign content: compliance rules and SpamAssassin."""
+"""Checks over email content: deterministic compliance, link and image rules
+(`compliance`) and, where spamd answers, SpamAssassin's score (`spam`)."""
