@@ -498,6 +498,13 @@ class AIProviderSettings(BaseModel):
     max_providers_per_workspace: int = Field(default=10, ge=1, le=100)
     # The provider test call's budget (`POST .../ai/providers/{id}/test`).
     test_max_tokens: int = Field(default=16, ge=1, le=1000)
+class SpamdSettings(BaseModel):
+    """SpamAssassin's daemon, which scores content checks (see docs/insights.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=783, ge=1, le=65535)
+    # A check that takes longer answers without its SpamAssassin part.
+    timeout_seconds: float = Field(default=10.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -539,6 +546,7 @@ class Settings(BaseSettings):
     bounces: BounceSettings = Field(default_factory=BounceSettings)
     inbound: InboundSettings = Field(default_factory=InboundSettings)
     ai_providers: AIProviderSettings = Field(default_factory=AIProviderSettings)
+    spamd: SpamdSettings = Field(default_factory=SpamdSettings)
 
     # Shorthands documented in the README: MAILY_DATABASE_URL and MAILY_REDIS_URL.
     database_url: str | None = None

@@ -1,0 +1,1 @@
+"""The model-free insights: send-time optimisation, engagement scores, A/B significance."""
