@@ -1,6 +1,7 @@
 """All SQLAlchemy models, one module per aggregate, re-exported for Alembic and callers."""
 
 from maily.kit.db.base import Base
+from maily.models.ai_suggestion import AISuggestion
 from maily.models.analytics import CampaignDomainStats, CampaignLinkStats, CampaignStats
 from maily.models.api_key import APIKey
 from maily.models.audit import AuditEntry
@@ -27,6 +28,7 @@ from maily.models.workspace import Workspace
 
 __all__ = [
     "EVENT_TYPES",
+    "AISuggestion",
     "APIKey",
     "AuditEntry",
     "Base",
