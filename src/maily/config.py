@@ -493,7 +493,7 @@ class AISettings(BaseModel):
     # Longest one AI call may take, end to end; the server sees what is left of it.
     deadline_seconds: float = Field(default=120.0, gt=0)
     # How long the client waits for a connection before it counts a try as failed.
-    connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    connect_timeout_seconds: float = Field(default=1.0, gt=0)
     # Retries of a call the service refused as UNAVAILABLE before its first event
     # (a task that has streamed anything is never run again), with full-jitter backoff.
     retries: int = Field(default=2, ge=0, le=10)

@@ -119,6 +119,7 @@ class AssistantClient:
         )
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.AssistantAsyncStub | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     def _connect(self) -> pb_grpc.AssistantAsyncStub:
         if self._stub is None:
@@ -136,8 +137,41 @@ class AssistantClient:
     async def close(self) -> None:
         if self._channel is not None:
             await self._channel.close()
+        for closing in list(self._closing):
+            closing.cancel()
         self._channel = None
         self._stub = None
+
+    async def _ready(self, seconds: float) -> bool:
+        """Whether the channel is connected, waiting up to `seconds` for it to connect.
+
+        A channel whose service went away retries the connection on its own (backoff
+        capped at 2 s); waiting here lets a call use a restarted service at once instead
+        of failing on a channel that has not noticed yet."""
+        self._connect()
+        assert self._channel is not None
+        state = self._channel.get_state(try_to_connect=True)
+        if state is grpc.ChannelConnectivity.READY:
+            return True
+        try:
+            await asyncio.wait_for(self._channel.channel_ready(), seconds)
+        except TimeoutError:
+            # The channel waits out its own backoff before it tries again; a new one
+            # tries at once, so the next attempt finds a service that just came back.
+            self._replace_channel()
+            return False
+        return True
+
+    def _replace_channel(self) -> None:
+        old = self._channel
+        self._channel = None
+        self._stub = None
+        if old is not None:
+            # Calls still on the old channel keep running until their deadline.
+            closing = asyncio.create_task(old.close(grace=self.settings.deadline_seconds))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+        self._connect()
 
     def _call(self, task: contracts.Task, timeout: float) -> Any:
         stub = self._connect()
@@ -160,33 +194,46 @@ class AssistantClient:
             if remaining <= 0:
                 self.breaker.record_failure()
                 raise AITimeout("the AI task did not finish in time")
-            call = self._call(task, remaining)
-            responses = aiter(call)
-            try:
-                first: pb.TaskEvent | None = await anext(responses)
-            except StopAsyncIteration:
-                first = None
-            except grpc.aio.AioRpcError as error:
-                if error.code() is grpc.StatusCode.UNAVAILABLE and attempt < self.settings.retries:
-                    attempt += 1
-                    delay = backoff(
-                        attempt, self.settings.retry_base_seconds, self.settings.retry_max_seconds
-                    )
-                    _log.info("AI service unavailable, retrying", attempt=attempt, delay=delay)
-                    await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
-                    continue
-                if error.code() in _ANSWERED:
-                    self.breaker.record_success()
-                else:
-                    self.breaker.record_failure()
-                    _log.warning(
-                        "AI service call failed", code=error.code().name, details=error.details()
-                    )
-                raise _error_of(error) from error
-            except BaseException:
-                call.cancel()  # our side gave up (cancelled): nothing learnt about the service
-                raise
-            break
+            call: Any = None
+            unavailable = not await self._ready(
+                min(self.settings.connect_timeout_seconds, remaining)
+            )
+            if not unavailable:
+                call = self._call(task, deadline - loop.time())
+                responses = aiter(call)
+                try:
+                    first: pb.TaskEvent | None = await anext(responses)
+                except StopAsyncIteration:
+                    first = None
+                except grpc.aio.AioRpcError as error:
+                    if error.code() is not grpc.StatusCode.UNAVAILABLE:
+                        if error.code() in _ANSWERED:
+                            self.breaker.record_success()
+                        else:
+                            self.breaker.record_failure()
+                            _log.warning(
+                                "AI service call failed",
+                                code=error.code().name,
+                                details=error.details(),
+                            )
+                        raise _error_of(error) from error
+                    unavailable = True
+                except BaseException:
+                    call.cancel()  # our side gave up (cancelled): nothing learnt about the service
+                    raise
+            if not unavailable:
+                break
+            # Nothing was sent or nothing came back: trying again cannot run the task twice.
+            if attempt >= self.settings.retries:
+                self.breaker.record_failure()
+                _log.warning("AI service unavailable", target=self.target, attempts=attempt + 1)
+                raise AIServiceUnavailable()
+            attempt += 1
+            delay = backoff(
+                attempt, self.settings.retry_base_seconds, self.settings.retry_max_seconds
+            )
+            _log.info("AI service unavailable, retrying", attempt=attempt, delay=delay)
+            await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
         self.breaker.record_success()
         if first is None:
             raise AIStreamBroken("the AI service ended the task without a result")

@@ -173,19 +173,21 @@ class AssistantServer:
         port: int,
         max_concurrent_tasks: int = 16,
         tracer_provider: TracerProvider | None = None,
+        interceptors: list[grpc.aio.ServerInterceptor] | None = None,
     ) -> None:
         self.address = f"{host}:{port}"
         self.servicer = AssistantServicer(runner, max_concurrent_tasks)
         self.health = health.aio.HealthServicer()
         self.port = 0
         self.tracer_provider = tracer_provider
+        self.interceptors = list(interceptors or [])
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> int:
         """Listen and report SERVING; returns the port (a free one when asked for 0)."""
         from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-        interceptors: list[grpc.aio.ServerInterceptor] = []
+        interceptors = list(self.interceptors)
         if self.tracer_provider is not None:
             # Continues the caller's trace from the request's metadata (traceparent).
             interceptors.append(
