@@ -7,7 +7,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 RUN := $(UV) run --locked --no-sync
 
-.PHONY: up test lint format install system-packages clean
+.PHONY: up test lint format install system-packages proto clean
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Maily needs Python 3.11 or newer")'
@@ -44,6 +44,10 @@ lint: install
 format: install
 	$(RUN) ruff check --fix src tests bench migrations
 	$(RUN) ruff format src tests bench migrations
+
+# The Python modules of proto/ (gRPC stubs with typed .pyi), committed under src/.
+proto: install
+	$(RUN) python scripts/generate_proto.py
 
 clean:
 	rm -rf .venv $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -26,6 +26,7 @@ def start_up(data_dir: Path, port: int, log: Path, inbound_port: int) -> subproc
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILY_")}
     env["MAILY_ROLES__HEALTH_BASE_PORT"] = "0"
     env["MAILY_INBOUND__PORT"] = str(inbound_port)
+    env["MAILY_AI__PORT"] = str(free_port())  # the gRPC port of the AI service
     return subprocess.Popen(
         [sys.executable, "-m", "maily", "up", "--data-dir", str(data_dir), "--port", str(port)],
         stdout=log.open("ab"),

@@ -209,10 +209,16 @@ def analytics() -> None:
     _role("analytics", _analytics)
 
 
+def _ai(settings: Settings) -> RoleMain:
+    from maily.ai.server import run_ai
+
+    return lambda stop: run_ai(settings, stop)
+
+
 @app.command()
 def ai() -> None:
-    """Serve the AI service over gRPC."""
-    _role("ai", _idle("ai"))
+    """Serve the AI service over gRPC (MAILY_AI__HOST / MAILY_AI__PORT)."""
+    _role("ai", _ai)
 
 
 def _inbound(settings: Settings) -> RoleMain:

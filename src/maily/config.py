@@ -498,6 +498,8 @@ class AIProviderSettings(BaseModel):
     max_providers_per_workspace: int = Field(default=10, ge=1, le=100)
     # The provider test call's budget (`POST .../ai/providers/{id}/test`).
     test_max_tokens: int = Field(default=16, ge=1, le=1000)
+
+
 class SpamdSettings(BaseModel):
     """SpamAssassin's daemon, which scores content checks (see docs/insights.md)."""
 
@@ -505,6 +507,38 @@ class SpamdSettings(BaseModel):
     port: int = Field(default=783, ge=1, le=65535)
     # A check that takes longer answers without its SpamAssassin part.
     timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class AISettings(BaseModel):
+    """`maily ai` (the AI service over gRPC) and the API's client of it (see docs/ai.md)."""
+
+    # Where `maily ai` listens.
+    host: str = "127.0.0.1"
+    port: int = Field(default=50051, ge=0, le=65535)
+    # The address the API dials (host:port, or any gRPC target such as dns:///ai:50051);
+    # unset means host and port above.
+    target: str | None = None
+    # Longest one AI call may take, end to end; the server sees what is left of it.
+    deadline_seconds: float = Field(default=120.0, gt=0)
+    # How long the client waits for a connection before it counts a try as failed.
+    connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    # Retries of a call the service refused as UNAVAILABLE before its first event
+    # (a task that has streamed anything is never run again), with full-jitter backoff.
+    retries: int = Field(default=2, ge=0, le=10)
+    retry_base_seconds: float = Field(default=0.2, gt=0)
+    retry_max_seconds: float = Field(default=2.0, gt=0)
+    # Failed calls in a row that open the client's breaker, and how long it stays open
+    # (calls fail at once) before one trial call goes through.
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=15.0, gt=0)
+    # Tasks one `maily ai` process runs at once; more are refused (RESOURCE_EXHAUSTED).
+    max_concurrent_tasks: int = Field(default=16, ge=1, le=1000)
+    # On SIGTERM, running tasks get this long to finish before they are cancelled.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+
+    @property
+    def dial_target(self) -> str:
+        return self.target or f"{self.host}:{self.port}"
 
 
 class Settings(BaseSettings):
@@ -547,6 +581,7 @@ class Settings(BaseSettings):
     inbound: InboundSettings = Field(default_factory=InboundSettings)
     ai_providers: AIProviderSettings = Field(default_factory=AIProviderSettings)
     spamd: SpamdSettings = Field(default_factory=SpamdSettings)
+    ai: AISettings = Field(default_factory=AISettings)
 
     # Shorthands documented in the README: MAILY_DATABASE_URL and MAILY_REDIS_URL.
     database_url: str | None = None

@@ -20,7 +20,7 @@ from maily.kit.roles import idle_until_stopped, run_role
 _log = get_logger("maily.up")
 
 FIRST_OWNER_EMAIL = "owner@example.com"
-IDLE_ROLES = ("ai",)
+IDLE_ROLES: tuple[str, ...] = ()
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -88,6 +88,7 @@ async def _serve_all(settings: Settings) -> None:
     await _announce_first_owner(settings)
 
     roles: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {}
+    from maily.ai.server import run_ai
     from maily.analytics.consumer import run_analytics
     from maily.campaigns.scheduler import run_scheduler
     from maily.delivery.inbound.server import run_inbound
@@ -102,6 +103,8 @@ async def _serve_all(settings: Settings) -> None:
     roles["analytics"] = lambda event: run_analytics(settings, event)
     # Bounce and complaint mail on MAILY_INBOUND__PORT (2525 unless configured).
     roles["inbound"] = lambda event: run_inbound(settings, event)
+    # The AI service over gRPC on MAILY_AI__PORT (50051 unless configured).
+    roles["ai"] = lambda event: run_ai(settings, event)
     for name in IDLE_ROLES:
         roles[name] = lambda event, name=name: idle_until_stopped(name, event)  # type: ignore[misc]
 

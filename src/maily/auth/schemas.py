@@ -58,11 +58,31 @@ class WorkspaceCreate(Schema):
     ) = None
 
 
+BrandText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+BrandURL = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=2048, pattern=r"^(https?://\S+)?$")
+]
+
+
+class BrandSettings(Schema):
+    """What the AI assistant writes with; every field may be left empty."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    voice: BrandText = Field("", description='e.g. "warm, plain-spoken, no exclamation marks"')
+    primary_color: Annotated[str, StringConstraints(pattern=r"^(#[0-9A-Fa-f]{6})?$")] = Field(
+        "", description="#RRGGBB"
+    )
+    font_family: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    logo_url: BrandURL = ""
+    website_url: BrandURL = ""
+
+
 class WorkspaceUpdate(Schema):
     name: Name | None = None
     postal_address: (
         Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None
     ) = None
+    brand: BrandSettings | None = Field(None, description="Replaces the whole brand when given")
 
 
 class WorkspaceOut(ORMSchema):
@@ -70,6 +90,7 @@ class WorkspaceOut(ORMSchema):
     name: str
     slug: str
     postal_address: str
+    brand: BrandSettings = BrandSettings()
     created_at: datetime
 
 

@@ -2,6 +2,7 @@
 
 from maily.kit.db.base import Base
 from maily.models.ai_provider import AIProvider, AIUsage
+from maily.models.ai_suggestion import AISuggestion
 from maily.models.analytics import CampaignDomainStats, CampaignLinkStats, CampaignStats
 from maily.models.api_key import APIKey
 from maily.models.audit import AuditEntry
@@ -29,6 +30,7 @@ from maily.models.workspace import Workspace
 __all__ = [
     "EVENT_TYPES",
     "AIProvider",
+    "AISuggestion",
     "AIUsage",
     "APIKey",
     "AuditEntry",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import String
+from typing import Any
+
+from sqlalchemy import String, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from maily.kit.db.base import Base, TimestampMixin, UUIDMixin
@@ -15,3 +18,8 @@ class Workspace(UUIDMixin, TimestampMixin, Base):
     slug: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
     # CAN-SPAM: every campaign must carry the sender's physical postal address.
     postal_address: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    # Brand settings the AI assistant writes with: name, voice, primary_color,
+    # font_family, logo_url, website_url (see maily.ai.schemas.BrandSettings).
+    brand: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, default=dict, server_default=text("'{}'::jsonb")
+    )
