@@ -6,9 +6,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from pydantic_ai.messages import ModelMessage, ModelResponse
+from pydantic_ai.models import ModelRequestParameters
 from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.providers.openai import OpenAIProvider
+from pydantic_ai.settings import ModelSettings
 from redis.asyncio import Redis
 
 from maily.ai import contracts
@@ -172,6 +176,33 @@ async def test_no_model_of_a_fallback_answers(redis: Redis) -> None:
     assert kinds(events)[-1] == "error"
     assert "first provider is overloaded" in events[-1].message
     assert "second provider broke" in events[-1].message
+
+
+class NoProviderAnswers(WrapperModel):
+    """Over the fake API, the way a provider layer gives up: ModelUnavailable."""
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        raise contracts.ModelUnavailable("every configured provider is switched off")
+
+
+async def test_model_unavailable_ends_in_an_error_event(
+    fake_openai: FakeOpenAI, redis: Redis
+) -> None:
+    deps = MeshDeps(
+        model=NoProviderAnswers(model_for(fake_openai)),
+        redis=redis,
+        results=StaticResults(),
+        usage=SummingUsageSink(),
+    )
+    events = await collect(task(), deps)
+    assert kinds(events)[-1] == "error"
+    assert "every configured provider is switched off" in events[-1].message
+    assert fake_openai.requests == []
 
 
 @pytest.mark.parametrize("unusable", ["not json at all", '{"steps": "nope"}'])
