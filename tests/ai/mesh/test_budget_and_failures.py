@@ -6,9 +6,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from pydantic_ai.messages import ModelMessage, ModelResponse
+from pydantic_ai.models import ModelRequestParameters
 from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.providers.openai import OpenAIProvider
+from pydantic_ai.settings import ModelSettings
 from redis.asyncio import Redis
 
 from maily.ai import contracts
@@ -174,6 +178,33 @@ async def test_no_model_of_a_fallback_answers(redis: Redis) -> None:
     assert "second provider broke" in events[-1].message
 
 
+class NoProviderAnswers(WrapperModel):
+    """Over the fake API, the way a provider layer gives up: ModelUnavailable."""
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        raise contracts.ModelUnavailable("every configured provider is switched off")
+
+
+async def test_model_unavailable_ends_in_an_error_event(
+    fake_openai: FakeOpenAI, redis: Redis
+) -> None:
+    deps = MeshDeps(
+        model=NoProviderAnswers(model_for(fake_openai)),
+        redis=redis,
+        results=StaticResults(),
+        usage=SummingUsageSink(),
+    )
+    events = await collect(task(), deps)
+    assert kinds(events)[-1] == "error"
+    assert "every configured provider is switched off" in events[-1].message
+    assert fake_openai.requests == []
+
+
 @pytest.mark.parametrize("unusable", ["not json at all", '{"steps": "nope"}'])
 async def test_unusable_model_output_is_an_error(
     fake_openai: FakeOpenAI, redis: Redis, unusable: str
@@ -203,3 +234,23 @@ async def test_a_passing_first_draft_needs_no_revision(
     assert result.iterations == 1
     assert result.checks.passed
     assert not result.budget_exhausted
+
+
+async def test_no_budget_left_for_the_model_review_is_a_warning(
+    fake_openai: FakeOpenAI, redis: Redis
+) -> None:
+    router = Router(
+        fake_openai,
+        coordinator=[plan("copywriter")],
+        subject_line_specialist=[subjects("Three autumn teas are here")],
+        copywriter=[draft(GOOD_MJML)],
+        compliance_critic=[NO_CRITIQUE],
+    )
+    events = await collect(task(max_steps=3), deps_for(fake_openai, redis))
+    assert "compliance_critic" not in router.calls
+    result = contracts.CampaignDraft.model_validate(events[-1].data)
+    assert result.checks.passed
+    assert not result.budget_exhausted
+    assert [(f.check, f.severity) for f in result.checks.findings] == [("model_review", "warning")]
+    check = next(e for e in events if e.kind == "check")
+    assert "no model review" in check.message

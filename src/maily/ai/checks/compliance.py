@@ -455,7 +455,7 @@ def _check_images(findings: _Findings, parsed: ParsedHtml, text: str) -> None:
             findings.warning(
                 "image_alt",
                 "An image has no alt text; many clients block images by default, so "
-                'describe it in alt=... (alt="" only for decoration).',
+                "say in its alt text what it shows.",
                 _short(image.src),
             )
         if image.src.lower().startswith("http://"):

@@ -7,10 +7,11 @@ the checks pass or the budget is spent. docs/ai-mesh.md describes it.
     MeshDeps(model, redis, results, usage, spam=None)
     RollupCampaignResults(sessions)   the CampaignResults over the analytics rollups"""
 
-from maily.ai.mesh.coordinator import MAX_ROUNDS, BudgetSpent, run_task
+from maily.ai.mesh.coordinator import run_task
 from maily.ai.mesh.deps import MeshDeps
 from maily.ai.mesh.memory import TaskMemory
 from maily.ai.mesh.results import RollupCampaignResults
+from maily.ai.mesh.steps import MAX_ROUNDS, BudgetSpent
 
 __all__ = [
     "MAX_ROUNDS",
