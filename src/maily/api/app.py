@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from maily import __version__
+from maily.ai.insights.endpoints import router as insights_router
 from maily.api.state import AppState
 from maily.audit.endpoints import router as audit_router
 from maily.auth.endpoints import router as auth_router
@@ -59,6 +60,7 @@ ROUTERS = [
     realtime_router,
     reports_router,
     bounce_webhooks_router,
+    insights_router,
 ]
 
 
