@@ -16,7 +16,7 @@ from maily.campaigns.scheduler import Scheduler
 from maily.config import SchedulerSettings
 from maily.kit.db import transaction
 from maily.models import Contact, Event, ListMembership
-from tests.campaigns.support import World
+from tests.campaigns.support import World, drop_world, new_world
 
 # Fixed ids: the exploration draws hash (campaign, contact), so the plan is the same
 # on every run (these ids draw no exploration).
@@ -203,3 +203,36 @@ async def test_an_ab_tests_held_back_rest_is_planned_when_the_winner_is_picked(
         assert released["evening"].astimezone(ZoneInfo("Europe/Berlin")).hour == 20
     for name in held - {"evening"}:
         assert released[name].astimezone(UTC).hour == 9
+
+
+async def test_another_workspaces_engagement_never_enters_the_plan(world: World) -> None:
+    await populate(world)
+    other = await new_world(world.sessionmaker)
+    try:
+        # The other workspace's people read at 03:00 UTC, a lot; and one of them has
+        # the same address as our newcomer.
+        async with transaction(world.sessionmaker) as session:
+            for i in range(20):
+                person = Contact(
+                    workspace_id=other.workspace_id,
+                    email="newcomer@example.com" if i == 0 else f"night{i}@example.com",
+                    timezone="UTC",
+                )
+                session.add(person)
+                await session.flush()
+                for day in range(1, 21):
+                    at = datetime.now(UTC).replace(hour=3, minute=0) - timedelta(days=day)
+                    session.add(
+                        Event(
+                            workspace_id=other.workspace_id,
+                            occurred_at=at,
+                            contact_id=person.id,
+                            type="open",
+                        )
+                    )
+        campaign_id = await world.campaign(id=CAMPAIGN_ID, send_time_optimisation=True)
+        rows = await send_afters(world, campaign_id)
+        assert rows["newcomer"].astimezone(UTC).hour == 9
+        assert len(rows) == 8
+    finally:
+        await drop_world(other)
