@@ -236,3 +236,32 @@ async def test_another_workspaces_engagement_never_enters_the_plan(world: World)
         assert len(rows) == 8
     finally:
         await drop_world(other)
+
+
+async def test_a_timezone_nobody_knows_falls_back_to_the_campaigns(world: World) -> None:
+    await populate(world)
+    stray = uuid.UUID("018f2a59-0000-7000-8000-0000000000f1")
+    async with transaction(world.sessionmaker) as session:
+        # Imported data can hold anything; AT TIME ZONE would fail on this name.
+        session.add(
+            Contact(
+                workspace_id=world.workspace_id,
+                id=stray,
+                email="stray@example.com",
+                timezone="Mars/Olympus_Mons",
+            )
+        )
+        await session.flush()
+        session.add(
+            ListMembership(
+                workspace_id=world.workspace_id,
+                list_id=world.lists["news"],
+                contact_id=stray,
+                status="subscribed",
+            )
+        )
+        session.add(_open(world, stray, datetime.now(UTC) - timedelta(days=2)))
+    world.contacts["stray"] = stray
+    campaign_id = await world.campaign(id=CAMPAIGN_ID, send_time_optimisation=True)
+    rows = await send_afters(world, campaign_id)
+    assert rows["stray"].astimezone(UTC).hour == 9  # the workspace's hour, in UTC
