@@ -24,20 +24,28 @@ the Tuesday after the history. Then, with the same model of behaviour:
   same random draws per contact, and as expectations: `expected_lift`); `oracle_lift`
   is the ceiling, everyone at their true hour.
 
-No database or network. Prints one JSON line."""
+No network; no database unless `--through-postgres`: then the simulated contacts and
+events are loaded into a throwaway database made on MAILY_DATABASE_URL's server (and
+dropped afterwards), the scheduler's own planner (`SendTimePlanner`, reading
+PostgreSQL) plans the same window, and `postgres_plan_matches` is the share of contacts
+it gives the same time as the in-memory run. Prints one JSON line."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import random
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import psycopg
 
 from maily.ai.insights.send_time import (
     HOURS_PER_DAY,
@@ -47,6 +55,11 @@ from maily.ai.insights.send_time import (
     window_slots,
     workspace_pattern,
 )
+from maily.ai.insights.service import SendTimePlanner
+from maily.config import Settings
+from maily.kit.db import create_engine, create_sessionmaker, transaction
+from maily.kit.db.migrate import upgrade
+from maily.models import Campaign, Contact
 
 ZONES = (
     ("America/New_York", 0.25),
@@ -63,6 +76,14 @@ SEND_DAYS = (0, 2, 4)  # Monday, Wednesday, Friday
 SEND_HOURS_UTC = (8, 13, 17)
 BASELINE_HOUR = 10
 HISTORY_START = datetime(2026, 9, 7, tzinfo=UTC)  # a Monday
+WORKSPACE_ID = uuid.UUID("018f2a59-0000-7000-8000-0000000000b0")
+CAMPAIGN_ID = uuid.UUID("018f2a59-0000-7000-8000-0000000000c0")
+# The planner's seed for the campaign: the bench draws what the scheduler would.
+SEED = f"send-time:{CAMPAIGN_ID}"
+
+
+def contact_id(index: int) -> uuid.UUID:
+    return uuid.UUID(int=(0x018F2A59 << 96) | index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +128,17 @@ def people(n: int, rng: random.Random) -> list[Person]:
     return found
 
 
+Engagement = tuple[int, datetime, str]  # contact index, when (UTC), open or click
+
+
 def history(
     crowd: list[Person], days: int, rng: random.Random
-) -> tuple[list[dict[int, float]], list[int]]:
-    """Each contact's opens and clicks by local hour of the week, and their open count."""
+) -> tuple[list[dict[int, float]], list[int], list[Engagement]]:
+    """Each contact's opens and clicks by local hour of the week, their open count, and
+    every open and click as an event."""
     counts: list[dict[int, float]] = [{} for _ in crowd]
     opens = [0] * len(crowd)
+    events: list[Engagement] = []
     zones = {z: ZoneInfo(z) for z, _ in ZONES}
     sends = [
         HISTORY_START + timedelta(days=d, hours=SEND_HOURS_UTC[i % len(SEND_HOURS_UTC)])
@@ -135,16 +161,92 @@ def history(
             how = hour_of_week(opened)
             counts[index][how] = counts[index].get(how, 0.0) + 1
             opens[index] += 1
+            events.append((index, opened.astimezone(UTC), "open"))
             if rng.random() < 1 / 3:
                 counts[index][how] += 1
-    return counts, opens
+                events.append((index, opened.astimezone(UTC), "click"))
+    return counts, opens, events
+
+
+def conninfo(url: str, database: str | None = None) -> str:
+    plain = url.replace("postgresql+asyncpg://", "postgresql://").replace(
+        "postgresql+psycopg://", "postgresql://"
+    )
+    if database is None:
+        return plain
+    head, _, query = plain.partition("?")
+    return f"{head.rsplit('/', 1)[0]}/{database}" + (f"?{query}" if query else "")
+
+
+def load(url: str, crowd: list[Person], events: list[Engagement]) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "INSERT INTO workspaces (id, name, slug, postal_address) VALUES (%s, 'Bench', %s, '')",
+            (WORKSPACE_ID, f"bench-{WORKSPACE_ID.hex[:8]}"),
+        )
+        with conn.cursor().copy(
+            "COPY contacts (workspace_id, id, email, timezone) FROM STDIN"
+        ) as copy:
+            for index, person in enumerate(crowd):
+                copy.write_row(
+                    (WORKSPACE_ID, contact_id(index), f"c{index}@example.com", person.zone)
+                )
+        with conn.cursor().copy(
+            "COPY events (workspace_id, occurred_at, id, contact_id, type) FROM STDIN"
+        ) as copy:
+            for index, at, kind in events:
+                copy.write_row((WORKSPACE_ID, at, uuid.uuid4(), contact_id(index), kind))
+        conn.execute("ANALYZE contacts")
+        conn.execute("ANALYZE events")
+
+
+async def plan_through_postgres(url: str, start: datetime) -> dict[uuid.UUID, datetime]:
+    """The scheduler's planner over the loaded workspace, as a campaign begins."""
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            campaign = Campaign(id=CAMPAIGN_ID, workspace_id=WORKSPACE_ID, timezone="UTC")
+            audience = Contact.workspace_id == WORKSPACE_ID
+            return await SendTimePlanner(session).plan(campaign, audience, start)
+    finally:
+        await engine.dispose()
+
+
+def through_postgres(
+    crowd: list[Person], events: list[Engagement], start: datetime, chosen: list[datetime]
+) -> dict[str, Any]:
+    server = Settings().database.url
+    if not server:
+        raise SystemExit("--through-postgres needs MAILY_DATABASE_URL")
+    name = f"maily_bench_send_time_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(conninfo(server), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        print(f"migrating and loading {name}", file=sys.stderr)
+        upgrade(conninfo(server, name))
+        began = time.perf_counter()
+        load(conninfo(server, name), crowd, events)
+        loaded_s = time.perf_counter() - began
+        began = time.perf_counter()
+        planned = asyncio.run(plan_through_postgres(conninfo(server, name), start))
+        planned_s = time.perf_counter() - began
+    finally:
+        with psycopg.connect(conninfo(server), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    same = sum(planned.get(contact_id(i)) == at for i, at in enumerate(chosen))
+    return {
+        "postgres_plan_matches": round(same / len(chosen), 4),
+        "postgres_events": len(events),
+        "postgres_load_s": round(loaded_s, 2),
+        "postgres_plan_s": round(planned_s, 2),
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(args.seed)
     began = time.perf_counter()
     crowd = people(args.contacts, rng)
-    counts, opens = history(crowd, args.days, rng)
+    counts, opens, events = history(crowd, args.days, rng)
     simulated_s = time.perf_counter() - began
 
     began = time.perf_counter()
@@ -154,7 +256,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     chosen: list[datetime] = []
     for index, person in enumerate(crowd):
         slots = window_slots(start, person.zone)
-        draws = uniforms(f"bench:{args.seed}", index)
+        draws = uniforms(SEED, contact_id(index))
         chosen.append(plan_time(counts[index], pattern, slots, draws).at)
     planned_s = time.perf_counter() - began
 
@@ -179,7 +281,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # The ceiling: everyone at their true hour (the model never sees it).
         oracle += open_probability(person, person.preferred, local.weekday())
     n = len(crowd)
-    return {
+    figures: dict[str, Any] = {
         "bench": "send_time",
         "contacts": n,
         "days": args.days,
@@ -195,6 +297,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "simulate_s": round(simulated_s, 2),
         "seed": args.seed,
     }
+    if args.through_postgres:
+        figures |= through_postgres(crowd, events, start, chosen)
+    return figures
 
 
 def main() -> None:
@@ -202,6 +307,11 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--through-postgres",
+        action="store_true",
+        help="also plan through the scheduler's planner over PostgreSQL (MAILY_DATABASE_URL)",
+    )
     args = parser.parse_args()
     print(f"simulating {args.contacts} contacts over {args.days} days", file=sys.stderr)
     print(json.dumps(run(args)))

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from maily import __version__
 from maily.ai.endpoints import router as ai_router
+from maily.ai.insights.endpoints import router as insights_router
 from maily.ai.providers.endpoints import router as ai_providers_router
 from maily.api.state import AppState
 from maily.audit.endpoints import router as audit_router
@@ -63,6 +64,7 @@ ROUTERS = [
     bounce_webhooks_router,
     ai_providers_router,
     ai_router,
+    insights_router,
 ]
 
 

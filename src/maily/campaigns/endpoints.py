@@ -44,6 +44,7 @@ def campaign_out(campaign: Campaign) -> schemas.CampaignOut:
             local_send_at=campaign.local_send_at,
             timezone=campaign.timezone,
         ),
+        send_time_optimisation=campaign.send_time_optimisation,
         ab_test=schemas.ABTestOut(
             variants=[schemas.VariantOut.model_validate(v) for v in ab["variants"]],
             test_percent=ab["test_percent"],

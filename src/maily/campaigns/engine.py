@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from opentelemetry import trace
 
+from maily.ai.insights.service import SendTimePlanner
 from maily.campaigns.ab import METRIC_EVENTS, pick_winner, variant_names
 from maily.campaigns.audience import audience_predicate
 from maily.campaigns.repository import CampaignRepository
@@ -65,7 +66,13 @@ class CampaignEngine:
             await self.fail(campaign, f"the audience cannot be built: {exc.message}")
             return
         require(campaign.status, CampaignStatus.sending)
-        campaign.audience_size = await self.deliveries.materialise(campaign, audience)
+        planned = None
+        if campaign.send_time_optimisation:
+            # Each contact's best hour within the next 24 hours, as their send_after.
+            planned = await SendTimePlanner(self.session).plan(
+                campaign, audience, datetime.now(UTC)
+            )
+        campaign.audience_size = await self.deliveries.materialise(campaign, audience, planned)
         campaign.status = CampaignStatus.sending
         campaign.started_at = datetime.now(UTC)
         if campaign.ab_test:
@@ -94,8 +101,15 @@ class CampaignEngine:
         """Record the winner and release the held-back audience, which is then sent
         the winning variant."""
         campaign.ab_winner = variant
-        campaign.ab_decide_at = min(campaign.ab_decide_at or datetime.now(UTC), datetime.now(UTC))
-        await self.deliveries.release_holdback(campaign)
+        now = datetime.now(UTC)
+        campaign.ab_decide_at = min(campaign.ab_decide_at or now, now)
+        planned = None
+        if campaign.send_time_optimisation:
+            # The rest get their best hour within the 24 hours from the decision.
+            planned = await SendTimePlanner(self.session).plan(
+                campaign, self.deliveries.held_back(campaign), now
+            )
+        await self.deliveries.release_holdback(campaign, planned)
 
     async def decide(self, workspace_id: uuid.UUID, campaign_id: uuid.UUID) -> str | None:
         """Pick the A/B winner by the campaign's metric, once the waiting time is over."""

@@ -81,6 +81,13 @@ class Schedule(Schema):
         return self
 
 
+SEND_TIME_OPTIMISATION = (
+    "Deliver each recipient at their own best hour within the 24 hours after the start "
+    "(learnt from their opens and clicks; the workspace's pattern for new contacts). "
+    "Not with send_mode local_time."
+)
+
+
 class CampaignCreate(Schema):
     name: Name
     subject: HeaderText = ""
@@ -92,6 +99,7 @@ class CampaignCreate(Schema):
     exclude_list_ids: IdList = Field(default_factory=list)
     exclude_segment_ids: IdList = Field(default_factory=list)
     schedule: Schedule = Field(default_factory=Schedule)
+    send_time_optimisation: bool = Field(default=False, description=SEND_TIME_OPTIMISATION)
     ab_test: ABTestIn | None = None
 
 
@@ -108,6 +116,7 @@ class CampaignUpdate(Schema):
     exclude_list_ids: IdList | None = None
     exclude_segment_ids: IdList | None = None
     schedule: Schedule | None = None
+    send_time_optimisation: bool | None = Field(default=None, description=SEND_TIME_OPTIMISATION)
     ab_test: ABTestIn | None = None
 
 
@@ -139,6 +148,7 @@ class CampaignOut(ORMSchema):
     exclude_list_ids: list[uuid.UUID]
     exclude_segment_ids: list[uuid.UUID]
     schedule: Schedule
+    send_time_optimisation: bool
     ab_test: ABTestOut | None
     scheduled_at: datetime | None
     started_at: datetime | None

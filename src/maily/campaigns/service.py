@@ -143,6 +143,7 @@ class CampaignService:
                 "send_at",
                 "local_send_at",
                 "timezone",
+                "send_time_optimisation",
                 "ab_test",
             )
         }
@@ -185,6 +186,12 @@ class CampaignService:
 
     @staticmethod
     def _start_time(campaign: Campaign, now: datetime) -> datetime:
+        if campaign.send_time_optimisation and campaign.send_mode == "local_time":
+            raise _unprocessable(
+                "send_time_optimisation",
+                "send-time optimisation picks each contact's hour itself; it cannot be "
+                "combined with send_mode local_time (use now or at)",
+            )
         if campaign.send_mode == "at":
             assert campaign.send_at is not None
             if campaign.send_at < now - PAST_TOLERANCE:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -96,26 +96,50 @@ def _with_zones(query: Any, campaign: Campaign) -> Any:
     return query.outerjoin(_ZONES, _ZONES.c.name == Contact.timezone)
 
 
+# Send times planned per contact (send-time optimisation), as parallel arrays.
+Planned = Mapping[uuid.UUID, datetime]
+
+
+def _with_plan(
+    query: Any, wave: ColumnElement[datetime], planned: Planned | None
+) -> tuple[Any, ColumnElement[datetime]]:
+    """Join the planned times to the contacts; a contact without one keeps `wave`."""
+    if planned is None:
+        return query, wave
+    plan = (
+        func.unnest(
+            bindparam("plan_contact_ids", list(planned), type_=ARRAY(Uuid())),
+            bindparam("plan_times", list(planned.values()), type_=ARRAY(DateTime(timezone=True))),
+        )
+        .table_valued(column("contact_id", Uuid()), column("at", DateTime(timezone=True)))
+        .render_derived("plan")
+    )
+    joined = query.outerjoin(plan, plan.c.contact_id == Contact.id)
+    return joined, func.coalesce(plan.c.at, wave)
+
+
 class DeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     # -- making the ledger ------------------------------------------------------------
 
-    async def materialise(self, campaign: Campaign, audience: ColumnElement[bool]) -> int:
+    async def materialise(
+        self, campaign: Campaign, audience: ColumnElement[bool], planned: Planned | None = None
+    ) -> int:
         """One INSERT … SELECT from the audience query, ON CONFLICT DO NOTHING, so a
         second run adds nobody twice. Contacts are rows unique per address, so an
         address on several lists gets one row. With an A/B test the audience is
         ordered by a hash of (campaign, contact) — random-looking, but the same on
         every run — the first test_percent of it split round-robin between the
-        variants, and the rest held back (send_after = infinity) for the winner."""
-        source = _with_zones(
-            select(
-                Contact.id.label("contact_id"),
-                Contact.email.label("email"),
-                _wave(campaign).label("wave"),
-            ).select_from(Contact),
-            campaign,
+        variants, and the rest held back (send_after = infinity) for the winner.
+        `planned`: a send time per contact (send-time optimisation) that replaces the
+        campaign's wave as the row's send_after."""
+        base, wave = _with_plan(
+            _with_zones(select().select_from(Contact), campaign), _wave(campaign), planned
+        )
+        source = base.add_columns(
+            Contact.id.label("contact_id"), Contact.email.label("email"), wave.label("wave")
         ).where(audience)
         ab = campaign.ab_test
         if ab:
@@ -171,17 +195,26 @@ class DeliveryRepository:
         )
         return (await self.session.execute(query)).scalar_one_or_none()
 
-    async def release_holdback(self, campaign: Campaign) -> int:
-        """Make the held-back rest of an A/B audience due (in its timezone waves).
-        Their variant stays NULL — they are not part of the test — and is sent with
-        the campaign's winner."""
-        waves = (
-            _with_zones(
-                select(Contact.id.label("contact_id"), _wave(campaign).label("wave")).select_from(
-                    Contact
-                ),
-                campaign,
+    def held_back(self, campaign: Campaign) -> ColumnElement[bool]:
+        """Contacts whose row of `campaign` is held back for the A/B winner."""
+        return Contact.id.in_(
+            select(Delivery.contact_id).where(
+                Delivery.workspace_id == campaign.workspace_id,
+                Delivery.campaign_id == campaign.id,
+                Delivery.variant.is_(None),
+                Delivery.status == DeliveryStatus.queued,
             )
+        )
+
+    async def release_holdback(self, campaign: Campaign, planned: Planned | None = None) -> int:
+        """Make the held-back rest of an A/B audience due (in its timezone waves, or at
+        each contact's `planned` time). Their variant stays NULL — they are not part of
+        the test — and is sent with the campaign's winner."""
+        base, wave = _with_plan(
+            _with_zones(select().select_from(Contact), campaign), _wave(campaign), planned
+        )
+        waves = (
+            base.add_columns(Contact.id.label("contact_id"), wave.label("wave"))
             .where(Contact.workspace_id == campaign.workspace_id)
             .subquery("waves")
         )

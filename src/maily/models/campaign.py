@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, String, Uuid, text
+from sqlalchemy import Boolean, DateTime, Index, Integer, String, Uuid, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -52,6 +52,11 @@ class Campaign(TenantMixin, UUIDMixin, TimestampMixin, Base):
     local_send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
     # The zone for contacts without a (valid) one of their own.
     timezone: Mapped[str] = mapped_column(String(64), nullable=False, server_default="UTC")
+    # Each recipient gets it at their own best hour within the 24 hours after the start
+    # (maily.ai.insights.send_time); their delivery's send_after holds that time.
+    send_time_optimisation: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
 
     # When the scheduler materialises the ledger and starts sending.
     scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

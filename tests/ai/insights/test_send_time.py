@@ -20,6 +20,7 @@ from maily.ai.insights.send_time import (
     posterior,
     smooth,
     uniforms,
+    window_posterior,
     window_slots,
     workspace_pattern,
 )
@@ -122,3 +123,12 @@ def test_best_hours_are_distinct_peaks_with_shares() -> None:
     assert describe_hour(at(1, 8)) == "Tuesday 08:00"
     assert hour_of_week(TUESDAY.replace(hour=8)) == at(1, 8)
     assert DEFAULT_PARAMETERS.prior_strength > 0
+
+
+def test_the_window_posterior_is_the_posterior_at_the_windows_hours() -> None:
+    pattern = workspace_pattern([{at(d, 9): 50, at(d, 21): 7} for d in range(7)])
+    counts = {at(0, 23): 2, at(1, 0): 1, at(6, 23): 3, at(3, 12): 1}
+    candidates = [s.hour_of_week for s in window_slots(TUESDAY, "America/Denver")]
+    full = posterior(counts, pattern)
+    window = window_posterior(counts, pattern, candidates)
+    assert window == pytest.approx({how: full[how] for how in candidates})

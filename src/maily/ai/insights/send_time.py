@@ -128,7 +128,7 @@ def uniforms(seed: str, contact_id: uuid.UUID | int | str) -> tuple[float, float
 
 
 def choose(
-    weights: Sequence[float],
+    weights: Sequence[float] | Mapping[int, float],
     candidates: Sequence[int],
     opens: float,
     draws: tuple[float, float],
@@ -199,7 +199,34 @@ def plan_time(
     parameters: SendTimeParameters = DEFAULT_PARAMETERS,
 ) -> Slot:
     """The slot of the window to send one contact their message in."""
-    weights = posterior(counts, pattern, parameters)
+    candidates = [s.hour_of_week for s in slots]
+    weights = window_posterior(counts, pattern, candidates, parameters)
     opens = sum(counts.values())
-    index = choose(weights, [s.hour_of_week for s in slots], opens, draws, parameters)
+    index = choose(weights, candidates, opens, draws, parameters)
     return slots[index]
+
+
+def window_posterior(
+    counts: HourCounts,
+    pattern: Sequence[float],
+    candidates: Sequence[int],
+    parameters: SendTimeParameters = DEFAULT_PARAMETERS,
+) -> dict[int, float]:
+    """`posterior` at the window's hours only: what planning a large audience needs,
+    without the 168-hour vectors (the same numbers, a fraction of the work)."""
+    kernel = _kernel(parameters)
+    keep = parameters.weekday_share
+    spread = (1.0 - keep) / 7.0
+    week: dict[int, float] = {}
+    day = [0.0] * HOURS_PER_DAY
+    for how, count in counts.items():
+        if count <= 0:
+            continue
+        for offset, weight in kernel:
+            at = (how + offset) % HOURS_PER_WEEK
+            week[at] = week.get(at, 0.0) + count * weight * keep
+            day[at % HOURS_PER_DAY] += count * weight * spread
+    k = parameters.prior_strength
+    return {
+        how: week.get(how, 0.0) + day[how % HOURS_PER_DAY] + k * pattern[how] for how in candidates
+    }
