@@ -112,6 +112,22 @@ async def test_crud_and_fallback_order(
     missing = await client.get(f"{base(account)}/{first['id']}", headers=account.headers)
     assert missing.status_code == 404
 
+    audit = await client.get(
+        f"/api/v1/workspaces/{account.workspace_id}/audit-log",
+        headers=account.headers,
+        params={"target_type": "ai_provider"},
+    )
+    entries = audit.json()["items"]
+    assert [e["action"] for e in entries] == [
+        "ai_provider.deleted",
+        "ai_provider.updated",
+        "ai_provider.created",
+        "ai_provider.created",
+    ]
+    assert entries[1]["details"]["fields"] == ["enabled", "model", "priority", "timeout_seconds"]
+    assert FAKE_ANTHROPIC_KEY not in audit.text
+    assert FAKE_OPENAI_KEY not in audit.text
+
 
 async def test_refused_base_urls_get_422_with_the_reason(
     client: httpx.AsyncClient, account: Account, fake_openai: FakeOpenAI
