@@ -64,6 +64,8 @@ async def test_the_key_is_never_shown_and_stored_encrypted(
 
     listed = await client.get(base(account), headers=account.headers)
     assert [p["id"] for p in listed.json()] == [body["id"]]
+    no_key = await create(client, account, fake_openai, name="Local", api_key=None)
+    assert no_key.json()["api_key_set"] is False
     assert FAKE_OPENAI_KEY not in listed.text
     stored = (
         await session.execute(
@@ -72,6 +74,10 @@ async def test_the_key_is_never_shown_and_stored_encrypted(
     ).scalar_one()
     assert FAKE_OPENAI_KEY not in stored
     assert stored.startswith("gAAAA")
+
+    short = await create(client, account, fake_openai, name="Short key", api_key="abc123")
+    assert short.json()["api_key_set"] is True
+    assert short.json()["api_key_last4"] is None  # four of six characters would be most of it
 
     removed = await client.patch(
         f"{base(account)}/{body['id']}", headers=account.headers, json={"api_key": ""}
@@ -86,7 +92,12 @@ async def test_crud_and_fallback_order(
     fake_openai: FakeOpenAI,
     fake_anthropic: FakeAnthropic,
 ) -> None:
-    second = (await create(client, account, fake_anthropic, priority=20)).json()
+    second = (
+        await create(
+            client, account, fake_anthropic, priority=20, base_url=f"{fake_anthropic.base_url}/v1/"
+        )
+    ).json()
+    assert second["base_url"] == fake_anthropic.base_url  # the SDK adds /v1 itself
     first = (await create(client, account, fake_openai, priority=10)).json()
     listed = await client.get(base(account), headers=account.headers)
     assert [p["name"] for p in listed.json()] == ["OpenAI", "Claude"]

@@ -81,11 +81,16 @@ class ProviderService:
             raise NotFound("AI provider not found")
         return provider
 
-    async def _checked_url(self, raw: str) -> str:
+    async def _checked_url(self, raw: str, kind: str) -> str:
         try:
-            return await check_base_url(raw, self.settings, self.resolver)
+            url = await check_base_url(raw, self.settings, self.resolver)
         except RefusedURL as exc:
             raise _refused(exc) from None
+        # The Anthropic SDK appends /v1/messages itself; a URL copied with /v1 would
+        # ask for /v1/v1/messages.
+        if kind == "anthropic" and url.endswith("/v1"):
+            url = url.removesuffix("/v1")
+        return url
 
     async def create(self, ctx: WorkspaceContext, body: schemas.ProviderCreate) -> AIProvider:
         limit = self.settings.ai_providers.max_providers_per_workspace
@@ -96,7 +101,9 @@ class ProviderService:
             raise Unprocessable("the name must not be blank")
         if await self.providers.name_taken(ctx.workspace_id, name):
             raise Conflict(f"an AI provider named {name!r} exists already")
-        base_url = await self._checked_url(body.base_url or schemas.DEFAULT_BASE_URLS[body.kind])
+        base_url = await self._checked_url(
+            body.base_url or schemas.DEFAULT_BASE_URLS[body.kind], body.kind
+        )
         key = (body.api_key or "").strip() or None
         provider = await self.providers.add(
             AIProvider(
@@ -132,7 +139,7 @@ class ProviderService:
                 raise Conflict(f"an AI provider named {name!r} exists already")
             provider.name = name
         if changes.get("base_url") is not None:
-            provider.base_url = await self._checked_url(changes["base_url"])
+            provider.base_url = await self._checked_url(changes["base_url"], provider.kind)
         if changes.get("model") is not None:
             provider.model = changes["model"].strip()
         if "api_key" in changes:
