@@ -168,6 +168,9 @@ async def test_refused_base_urls_get_422_with_the_reason(
     assert bad.status_code == 422
     negative = await create(client, account, fake_openai, input_price_per_mtok="-1")
     assert negative.status_code == 422
+    for key in ("sk-clé-ünicode", "sk-two words", "sk-line\nbreak"):
+        unsendable = await create(client, account, fake_openai, name="Odd key", api_key=key)
+        assert unsendable.status_code == 422, key
 
 
 async def test_the_test_call_answers_ok_or_the_reason(
