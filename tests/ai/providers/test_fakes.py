@@ -200,3 +200,16 @@ def test_standalone_process_with_script_and_control(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(15)
+
+
+async def test_an_async_script_and_waiting_for_requests(fake_anthropic: FakeAnthropic) -> None:
+    async def by_prompt(request: RecordedRequest) -> Text:
+        return Text(f"you said {request.user_text}")
+
+    fake_anthropic.respond_with(by_prompt)
+    model = anthropic_model(fake_anthropic)
+    assert (await Agent(model).run("plums")).output == "you said plums"
+    received = await fake_anthropic.wait_for_async(1, timeout=5)
+    assert received[0].path == "/v1/messages"
+    with pytest.raises(TimeoutError):
+        await fake_anthropic.wait_for_async(2, timeout=0.2)

@@ -18,6 +18,9 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     "anthropic": "https://api.anthropic.com",
 }
 
+# Keys travel in an HTTP header: printable ASCII only (surrounding blanks are trimmed).
+KEY_PATTERN = r"^\s*[!-~]*\s*$"
+
 Price = Field(default=Decimal(0), ge=0, le=1_000_000, max_digits=12, decimal_places=6)
 
 
@@ -38,6 +41,7 @@ class ProviderCreate(Schema):
     api_key: str | None = Field(
         default=None,
         max_length=1000,
+        pattern=KEY_PATTERN,
         description="Stored encrypted; never returned (only its last four characters are)",
     )
     priority: int = Field(default=100, ge=0, le=10_000, description="Lower is asked first")
@@ -52,7 +56,10 @@ class ProviderUpdate(Schema):
     base_url: str | None = Field(default=None, min_length=1, max_length=2048)
     model: str | None = Field(default=None, min_length=1, max_length=200)
     api_key: str | None = Field(
-        default=None, max_length=1000, description='A new key; "" removes the stored one'
+        default=None,
+        max_length=1000,
+        pattern=KEY_PATTERN,
+        description='A new key; "" removes the stored one',
     )
     priority: int | None = Field(default=None, ge=0, le=10_000)
     enabled: bool | None = None

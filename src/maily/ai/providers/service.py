@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pydantic_ai import Agent
+from pydantic_ai.exceptions import AgentRunError
 
 from maily.ai.contracts import ModelUnavailable
 from maily.ai.providers import schemas
@@ -80,11 +81,16 @@ class ProviderService:
             raise NotFound("AI provider not found")
         return provider
 
-    async def _checked_url(self, raw: str) -> str:
+    async def _checked_url(self, raw: str, kind: str) -> str:
         try:
-            return await check_base_url(raw, self.settings, self.resolver)
+            url = await check_base_url(raw, self.settings, self.resolver)
         except RefusedURL as exc:
             raise _refused(exc) from None
+        # The Anthropic SDK appends /v1/messages itself; a URL copied with /v1 would
+        # ask for /v1/v1/messages.
+        if kind == "anthropic" and url.endswith("/v1"):
+            url = url.removesuffix("/v1")
+        return url
 
     async def create(self, ctx: WorkspaceContext, body: schemas.ProviderCreate) -> AIProvider:
         limit = self.settings.ai_providers.max_providers_per_workspace
@@ -95,7 +101,9 @@ class ProviderService:
             raise Unprocessable("the name must not be blank")
         if await self.providers.name_taken(ctx.workspace_id, name):
             raise Conflict(f"an AI provider named {name!r} exists already")
-        base_url = await self._checked_url(body.base_url or schemas.DEFAULT_BASE_URLS[body.kind])
+        base_url = await self._checked_url(
+            body.base_url or schemas.DEFAULT_BASE_URLS[body.kind], body.kind
+        )
         key = (body.api_key or "").strip() or None
         provider = await self.providers.add(
             AIProvider(
@@ -131,7 +139,7 @@ class ProviderService:
                 raise Conflict(f"an AI provider named {name!r} exists already")
             provider.name = name
         if changes.get("base_url") is not None:
-            provider.base_url = await self._checked_url(changes["base_url"])
+            provider.base_url = await self._checked_url(changes["base_url"], provider.kind)
         if changes.get("model") is not None:
             provider.model = changes["model"].strip()
         if "api_key" in changes:
@@ -159,15 +167,21 @@ class ProviderService:
     async def test(self, ctx: WorkspaceContext, provider_id: uuid.UUID) -> schemas.ProviderTestOut:
         """One tiny real call to this provider (enabled or not); its tokens are counted."""
         provider = await self.get(ctx, provider_id)
+        # No retries: the answer should be the provider's own, and prompt.
+        policy = self.settings.ai_providers.model_copy(update={"max_retries": 0})
+        settings = self.settings.model_copy(update={"ai_providers": policy})
         try:
-            model = await chain_of([provider], self.settings, self.resolver, include_disabled=True)
+            model = await chain_of([provider], settings, self.resolver, include_disabled=True)
             agent = Agent(model, instructions="You answer connection tests briefly.")
             result = await agent.run(
-                TEST_PROMPT,
-                model_settings={"max_tokens": self.settings.ai_providers.test_max_tokens},
+                TEST_PROMPT, model_settings={"max_tokens": policy.test_max_tokens}
             )
         except ModelUnavailable as exc:
             return schemas.ProviderTestOut(ok=False, message=str(exc))
+        except AgentRunError as exc:  # it answered, but not in a usable way
+            return schemas.ProviderTestOut(
+                ok=False, message=f"The AI provider answered unusably — {exc}"
+            )
         usage = await record_usage(
             self.session, ctx.workspace_id, TEST_TASK_KIND, result.new_messages()
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
@@ -83,11 +83,9 @@ async def record_usage(
         output_tokens = response.usage.output_tokens
         cost = call_cost(provider, input_tokens, output_tokens)
         model = response.model_name or (provider.model if provider else "unknown")
-        at = (
-            response.timestamp
-            if response.timestamp.tzinfo
-            else response.timestamp.replace(tzinfo=UTC)
-        )
+        at = response.timestamp
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
         rows.append(
             {
                 "workspace_id": workspace_id,
@@ -100,7 +98,7 @@ async def record_usage(
                 "output_tokens": output_tokens,
                 "cost_usd": cost,
                 "call_key": call_key(response),
-                "at": at or datetime.now(UTC),
+                "at": at,
             }
         )
         total_in += input_tokens
