@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from maily import __version__
 from maily.api.state import AppState
+from maily.api.web import mount_web
 from maily.audit.endpoints import router as audit_router
 from maily.auth.endpoints import router as auth_router
 from maily.campaigns.endpoints import router as campaigns_router
@@ -175,5 +176,7 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     if settings.observability.tracing_enabled:
         instrument_app(app)
+    # Last: the web app at `/` answers only what no route above did.
+    mount_web(app, settings)
 
     return app

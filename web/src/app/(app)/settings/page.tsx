@@ -1,0 +1,5 @@
+import { Placeholder } from "@/components/common/Placeholder";
+
+export default function Page() {
+  return <Placeholder title="Workspace" />;
+}
