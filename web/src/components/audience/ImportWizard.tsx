@@ -20,7 +20,7 @@ import {
 } from "@mantine/core";
 import { IconUpload } from "@tabler/icons-react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 
 import { api } from "@/api/client";
 import { errorMessage, unwrap } from "@/api/errors";
@@ -33,6 +33,21 @@ import { rawRequest } from "./http";
 
 type ImportOut = components["schemas"]["ImportOut"];
 type ImportUploaded = components["schemas"]["ImportUploaded"];
+
+const NEW_FIELD = "new-field";
+
+/** A custom field key from a column name: `Favourite colour` -> `favourite_colour`. */
+export function fieldKey(column: string): string {
+  const key = column
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "_")
+    .replace(/^[^a-z]+/, "")
+    .replace(/_+$/, "")
+    .slice(0, 64);
+  return key || "field";
+}
 
 const FINISHED = new Set(["completed", "failed", "cancelled"]);
 
@@ -86,7 +101,10 @@ export function ImportWizard() {
       );
       return unwrap(api.POST("/api/v1/workspaces/{workspace_id}/imports/{import_id}/start", { params: { path } }));
     },
-    onSuccess: (data) => setStartedId(data.id),
+    onSuccess: (data) => {
+      setStartedId(data.id);
+      void queryClient.invalidateQueries({ queryKey: ["imports", ws] });
+    },
   });
 
   const progress = useQuery({
@@ -103,9 +121,17 @@ export function ImportWizard() {
 
   const current = progress.data;
   const finished = current !== undefined && FINISHED.has(current.status);
-  if (finished && current.status === "completed") {
-    void queryClient.invalidateQueries({ queryKey: ["contacts", ws] });
-  }
+  const finalStatus = finished ? current.status : null;
+  useEffect(() => {
+    if (!finalStatus) return;
+    // The import changed the workspace all at once: refresh what shows it.
+    void queryClient.invalidateQueries({ queryKey: ["imports", ws] });
+    if (finalStatus === "completed") {
+      void queryClient.invalidateQueries({ queryKey: ["contacts", ws] });
+      void queryClient.invalidateQueries({ queryKey: ["lists", ws] });
+      void queryClient.invalidateQueries({ queryKey: ["segments", ws] });
+    }
+  }, [finalStatus, queryClient, ws]);
 
   const cancel = useMutation({
     mutationFn: async () =>
@@ -117,6 +143,28 @@ export function ImportWizard() {
     onSuccess: () => progress.refetch(),
   });
 
+  const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
+  const newField = useMutation({
+    mutationFn: ({ column }: { column: string }) =>
+      unwrap(
+        api.POST("/api/v1/workspaces/{workspace_id}/fields", {
+          params: { path: { workspace_id: ws } },
+          body: { key: fieldKey(column), label: column.trim() || fieldKey(column), type: "text", choices: [] },
+        }),
+      ),
+    onSuccess: async (field, { column }) => {
+      await queryClient.invalidateQueries({ queryKey: ["fields", ws] });
+      setMapping((m) => ({ ...m, [column]: `field:${field.key}` }));
+      setFieldErrors((errors) => Object.fromEntries(Object.entries(errors).filter(([name]) => name !== column)));
+    },
+    onError: (error, { column }) => setFieldErrors((e) => ({ ...e, [column]: errorMessage(error) })),
+  });
+
+  const chooseTarget = (column: string, target: string) => {
+    if (target === NEW_FIELD) newField.mutate({ column });
+    else setMapping({ ...mapping, [column]: target });
+  };
+
   const step = startedId ? (finished ? 3 : 2) : uploaded ? 1 : 0;
   const targets = [
     { value: "ignore", label: "(ignore this column)" },
@@ -127,6 +175,7 @@ export function ImportWizard() {
     { value: "locale", label: "Locale" },
     { value: "tags", label: "Tags (comma-separated)" },
     ...(fields.data ?? []).map((f) => ({ value: `field:${f.key}`, label: `Custom field: ${f.label}` })),
+    { value: NEW_FIELD, label: "New custom field (text) named after the column" },
   ];
   const emailColumns = Object.values(mapping).filter((t) => t === "email").length;
 
@@ -175,7 +224,7 @@ export function ImportWizard() {
               <Text size="sm">
                 {uploaded.filename}: {uploaded.format.toUpperCase()}
                 {uploaded.delimiter ? `, delimiter “${uploaded.delimiter === "\t" ? "tab" : uploaded.delimiter}”` : ""}
-                {uploaded.encoding ? `, ${uploaded.encoding}` : ""}, {uploaded.rows_total} rows
+                {uploaded.encoding ? `, ${uploaded.encoding}` : ""}. Check how each column is imported:
               </Text>
               <Table.ScrollContainer minWidth={480}>
                 <Table striped withTableBorder data-testid="import-mapping">
@@ -207,7 +256,8 @@ export function ImportWizard() {
                             value={mapping[column] ?? "ignore"}
                             allowDeselect={false}
                             searchable
-                            onChange={(next) => setMapping({ ...mapping, [column]: next ?? "ignore" })}
+                            onChange={(next) => chooseTarget(column, next ?? "ignore")}
+                            error={fieldErrors[column]}
                           />
                         </Table.Td>
                       </Table.Tr>

@@ -21,6 +21,9 @@ type Segment = components["schemas"]["SegmentOut"];
 type Rules = components["schemas"]["SegmentCreate"]["rules"];
 type Detail = { path?: string; loc?: string[]; message: string };
 
+// Segments created on this page, so the page that reopens on one can say it was saved.
+const justCreated = new Set<string>();
+
 /** Each API problem by the builder node it names; the rest stay general. */
 function problemsByNode(error: unknown, paths: Map<string, string>): { byNode: Map<string, string[]>; general: string[] } {
   const byNode = new Map<string, string[]>();
@@ -67,6 +70,7 @@ function SegmentEditor({ segment }: { segment: Segment | null }) {
     segment ? fromJson(segment.rules as unknown as Json) : newGroup("all", [newCondition()]),
   );
   const [nameError, setNameError] = useState<string | null>(null);
+  const [created] = useState(() => (segment ? justCreated.delete(segment.id) : false));
 
   const fields = useMemo(() => customFields.data ?? [], [customFields.data]);
   const { json, paths } = useMemo(() => {
@@ -105,8 +109,16 @@ function SegmentEditor({ segment }: { segment: Segment | null }) {
       );
     },
     onSuccess: async (saved) => {
-      await queryClient.invalidateQueries({ queryKey: ["segments", ws] });
-      if (!segment) router.replace(`/segments/edit/?id=${saved.id}`);
+      queryClient.setQueryData(["segments", ws, "one", saved.id], saved);
+      await queryClient.invalidateQueries({
+        queryKey: ["segments", ws],
+        predicate: (query) => query.queryKey[2] !== "one",
+      });
+      if (!segment) {
+        // The page reopens on the saved segment; it says so there.
+        justCreated.add(saved.id);
+        router.replace(`/segments/edit/?id=${saved.id}`);
+      }
     },
     onError: (error) => {
       if (error instanceof ApiError) {
@@ -239,7 +251,7 @@ function SegmentEditor({ segment }: { segment: Segment | null }) {
               {saveProblems.general.join("; ")}
             </Alert>
           )}
-          {save.isSuccess && !save.isPending && (
+          {((save.isSuccess && !save.isPending) || (created && save.isIdle)) && (
             <Text c="green" size="sm" role="status" data-testid="segment-saved">
               Segment saved.
             </Text>
