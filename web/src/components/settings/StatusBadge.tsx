@@ -13,7 +13,7 @@ const COLORS: Record<string, string> = {
 
 export function StatusBadge({ status, testId }: { status: string; testId?: string }) {
   return (
-    <Badge color={COLORS[status] ?? "gray"} variant="light" data-testid={testId}>
+    <Badge color={COLORS[status] ?? "gray"} variant="light" data-testid={testId} style={{ minWidth: "fit-content" }}>
       {status}
     </Badge>
   );
