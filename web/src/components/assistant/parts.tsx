@@ -83,6 +83,13 @@ export function TaskProgress({ events, running }: { events: AIEvent[]; running: 
 export function TaskError({ error }: { error: unknown }) {
   if (!error) return null;
   const unavailable = error instanceof ApiError && error.status === 503;
+  if (error instanceof ApiError && error.status === 404 && error.message === "not found") {
+    return (
+      <Alert color="orange" variant="light" role="alert" title="The AI assistant is not available on this server" data-testid="ai-error">
+        This Maily has no AI routes yet.
+      </Alert>
+    );
+  }
   const title = unavailable
     ? "The AI assistant is not available right now"
     : error instanceof TaskFailed

@@ -34,7 +34,7 @@ export function ChecksStep({ campaignId, values }: { campaignId: string; values:
   const hasPostal = !!workspace.data?.postal_address?.trim();
 
   const check = useContentCheck();
-  const preview = usePreview(values.template_id, null);
+  const preview = usePreview(values.template_id, null, null, values.subject);
 
   const me = useMe();
   const [emails, setEmails] = useState("");
@@ -49,7 +49,8 @@ export function ChecksStep({ campaignId, values }: { campaignId: string; values:
     .map((e) => e.trim())
     .filter(Boolean);
 
-  const checkUnavailable = check.error instanceof ApiError && (check.error.status === 404 || check.error.status === 405);
+  const checkUnavailable =
+    check.error instanceof ApiError && ((check.error.status === 404 && check.error.message === "not found") || check.error.status === 405);
 
   return (
     <Stack maw={960} mt="md">
@@ -239,7 +240,7 @@ export function ChecksStep({ campaignId, values }: { campaignId: string; values:
         </Title>
         <ErrorAlert error={preview.error} />
         {preview.data ? (
-          <PreviewFrame html={preview.data.html} text={preview.data.text} subject={values.subject || preview.data.subject} testId="campaign-preview" height={480} />
+          <PreviewFrame html={preview.data.html} text={preview.data.text} subject={preview.data.subject} testId="campaign-preview" height={480} />
         ) : !values.template_id ? (
           <Alert color="gray">Choose a template in the Content step.</Alert>
         ) : null}

@@ -132,7 +132,7 @@ export function CampaignReportView({ id }: { id: string }) {
         actions={
           <>
             <Badge color={connected ? "green" : "gray"} variant="dot">
-              {connected ? "Live" : "Offline"}
+              {connected ? "Live" : "Connecting…"}
             </Badge>
             <Button variant="default" component={Link} href={`/campaigns/view/?id=${id}`}>
               Campaign

@@ -91,17 +91,18 @@ export function useValidation(body: ValidateRequest | null) {
 }
 
 /** A saved version rendered through the preview endpoint (sample contact, or one given). */
-export function usePreview(id: string | null, version: number | null, contactId?: string | null) {
+export function usePreview(id: string | null, version: number | null, contactId?: string | null, subject?: string) {
   const ws = useWorkspaceId();
   return useQuery({
-    queryKey: ["templates", ws, "preview", id, version, contactId ?? null],
+    queryKey: ["templates", ws, "preview", id, version, contactId ?? null, subject ?? null],
+    placeholderData: keepPreviousData,
     enabled: !!id,
     retry: false,
     queryFn: () =>
       unwrap(
         api.POST("/api/v1/workspaces/{workspace_id}/templates/{template_id}/preview", {
           params: { path: { workspace_id: ws, template_id: id as string } },
-          body: { version: version ?? undefined, contact_id: contactId ?? undefined },
+          body: { version: version ?? undefined, contact_id: contactId ?? undefined, subject: subject || undefined },
         }),
       ),
   });
