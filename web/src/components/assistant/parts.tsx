@@ -56,7 +56,7 @@ export function TaskProgress({ events, running }: { events: AIEvent[]; running: 
             title={
               <Group gap={6}>
                 <Text size="sm" fw={600}>
-                  {e.agent || e.kind}
+                  {e.agent || "Maily"}
                 </Text>
                 <Badge size="xs" variant="light">
                   {e.kind}

@@ -4,9 +4,42 @@
 import "grapesjs/dist/css/grapes.min.css";
 
 import { Alert, Button, Group, Text } from "@mantine/core";
-import grapesjs, { type Editor } from "grapesjs";
+import grapesjs, { type Button as PanelButton, type Editor, type Panel } from "grapesjs";
 import grapesjsMjml from "grapesjs-mjml";
 import { useEffect, useRef, useState } from "react";
+
+// The default panels use Font Awesome from a CDN, which a self-hosted install may not
+// reach: every button gets a text label instead.
+const LABELS: Record<string, string> = {
+  "open-sm": "Styles",
+  "open-tm": "Traits",
+  "open-layers": "Layers",
+  "open-blocks": "Blocks",
+  "sw-visibility": "Outlines",
+  preview: "Preview",
+  fullscreen: "Full screen",
+  "export-template": "MJML",
+  "mjml-import": "Import",
+  undo: "Undo",
+  redo: "Redo",
+  "set-device-desktop": "Desktop",
+  "set-device-tablet": "Tablet",
+  "set-device-mobile": "Phone",
+};
+
+function labelButtons(instance: Editor): void {
+  instance.Panels.getPanels().forEach((panel: Panel) => {
+    panel.buttons.forEach((button: PanelButton) => {
+      const id = String(button.get("id") ?? "");
+      const title = (button.get("attributes") as Record<string, string> | undefined)?.title;
+      const label = LABELS[id] ?? title ?? id;
+      button.set("label", `<span style="font: 600 11px system-ui, sans-serif; padding: 0 2px">${label}</span>`);
+      button.set("className", "");
+      button.set("attributes", { ...(button.get("attributes") as object | undefined), title: label, "aria-label": label });
+    });
+  });
+  instance.Panels.getButton("views", "open-blocks")?.set("active", true);
+}
 
 type Props = {
   source: string;
@@ -32,10 +65,12 @@ export function VisualEditor({ source, saving, canSave, onApply, onSave }: Props
         width: "auto",
         fromElement: false,
         storageManager: false,
+        cssIcons: "",
         plugins: [grapesjsMjml],
         pluginsOpts: { [grapesjsMjml as unknown as string]: { imagePlaceholderSrc: "" } },
       });
       instance.setComponents(initial.current.includes("<mjml") ? initial.current : "<mjml><mj-body></mj-body></mjml>");
+      labelButtons(instance);
       editor.current = instance;
     } catch (err) {
       setLoadError(err instanceof Error ? err.message : String(err));
