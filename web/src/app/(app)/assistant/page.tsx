@@ -1,5 +1,17 @@
-import { Placeholder } from "@/components/common/Placeholder";
+"use client";
+import { useSearchParams } from "next/navigation";
+import { Suspense } from "react";
+
+import { AssistantPage } from "@/components/assistant/AssistantPage";
+
+function Assistant() {
+  return <AssistantPage templateId={useSearchParams().get("template_id")} />;
+}
 
 export default function Page() {
-  return <Placeholder title="AI assistant" />;
+  return (
+    <Suspense>
+      <Assistant />
+    </Suspense>
+  );
 }

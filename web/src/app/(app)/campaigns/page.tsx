@@ -1,5 +1,5 @@
-import { Placeholder } from "@/components/common/Placeholder";
+import { CampaignList } from "@/components/campaigns/CampaignList";
 
 export default function Page() {
-  return <Placeholder title="Campaigns" />;
+  return <CampaignList />;
 }

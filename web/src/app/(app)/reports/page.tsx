@@ -1,5 +1,5 @@
-import { Placeholder } from "@/components/common/Placeholder";
+import { ReportList } from "@/components/reports/ReportList";
 
 export default function Page() {
-  return <Placeholder title="Reports" />;
+  return <ReportList />;
 }

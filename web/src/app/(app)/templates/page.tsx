@@ -1,5 +1,5 @@
-import { Placeholder } from "@/components/common/Placeholder";
+import { TemplateList } from "@/components/templates/TemplateList";
 
 export default function Page() {
-  return <Placeholder title="Templates" />;
+  return <TemplateList />;
 }

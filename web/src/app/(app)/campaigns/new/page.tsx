@@ -1,5 +1,20 @@
-import { Placeholder } from "@/components/common/Placeholder";
+"use client";
+import { useSearchParams } from "next/navigation";
+import { Suspense } from "react";
+
+import { CampaignWizard, createdHere } from "@/components/campaigns/CampaignWizard";
+
+function Wizard() {
+  const id = useSearchParams().get("id");
+  // A draft this wizard just created keeps the same wizard (and its step) mounted.
+  const key = id && !createdHere.has(id) ? id : "new";
+  return <CampaignWizard key={key} id={id} />;
+}
 
 export default function Page() {
-  return <Placeholder title="New campaign" />;
+  return (
+    <Suspense>
+      <Wizard />
+    </Suspense>
+  );
 }

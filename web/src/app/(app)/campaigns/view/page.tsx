@@ -1,5 +1,20 @@
-import { Placeholder } from "@/components/common/Placeholder";
+"use client";
+import { Text } from "@mantine/core";
+import { useSearchParams } from "next/navigation";
+import { Suspense } from "react";
+
+import { CampaignView } from "@/components/campaigns/CampaignView";
+
+function View() {
+  const id = useSearchParams().get("id");
+  if (!id) return <Text>No campaign chosen.</Text>;
+  return <CampaignView key={id} id={id} />;
+}
 
 export default function Page() {
-  return <Placeholder title="Campaign" />;
+  return (
+    <Suspense>
+      <View />
+    </Suspense>
+  );
 }
