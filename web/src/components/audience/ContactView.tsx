@@ -189,7 +189,11 @@ function ProfileForm({ contact }: { contact: ContactDetail }) {
           form.resetDirty(stored);
           setSaved(true);
         },
-        onError: (error) => applyFieldErrors(form, error),
+        onError: (error) => {
+          if (applyFieldErrors(form, error)) return;
+          // A 409 here is the address: another contact has it.
+          if (error instanceof ApiError && error.status === 409) form.setFieldError("email", error.message);
+        },
       },
     );
   };
@@ -208,9 +212,7 @@ function ProfileForm({ contact }: { contact: ContactDetail }) {
             <TextInput label="Locale" placeholder="en or pt-BR" description="Language tag" {...form.getInputProps("locale")} />
           </SimpleGrid>
           <TagsInput label="Tags" description="Enter to add each tag" {...form.getInputProps("tags")} />
-          {save.error && !(save.error instanceof ApiError && Object.keys(form.errors).length) && (
-            <ErrorAlert error={save.error} />
-          )}
+          {save.error && Object.keys(form.errors).length === 0 && <ErrorAlert error={save.error} />}
           <Group>
             <Button type="submit" loading={save.isPending} data-testid="contact-save">
               Save profile
