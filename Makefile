@@ -7,7 +7,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 RUN := $(UV) run --locked --no-sync
 
-.PHONY: up test lint format install system-packages proto clean
+.PHONY: up test lint format install system-packages proto web web-check clean
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Maily needs Python 3.11 or newer")'
@@ -30,10 +30,36 @@ install: .venv/.synced $(TOOLS)/deploy-checks/.synced
 system-packages:
 	@bash scripts/system-packages
 
-up: install
+# The web app (web/): a static export in web/out that `maily api` serves at `/`.
+# Rebuilt when missing or older than any source, config or lockfile.
+NPM := npm --prefix web
+WEB_INPUTS := $(shell find web/src web/public -type f 2>/dev/null) \
+	$(wildcard web/*.mjs web/*.cjs web/*.json web/*.ts)
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+web/out/index.html: web/node_modules/.installed $(WEB_INPUTS)
+	$(NPM) run build
+	@touch $@
+
+web: web/out/index.html
+
+# What `make test` checks of web/: a clean install from the lockfile, eslint, tsc, and
+# the build (which fails when src/api/schema.d.ts is stale against web/openapi.json).
+web-check:
+	$(NPM) ci --no-audit --no-fund
+	@touch web/node_modules/.installed
+	$(NPM) run lint
+	$(NPM) run typecheck
+	$(NPM) run build
+	@touch web/out/index.html
+
+up: install web
 	$(RUN) maily up
 
-test: install system-packages lint
+test: install system-packages lint web-check
 	$(RUN) pytest
 
 lint: install
@@ -50,4 +76,4 @@ proto: install
 	$(RUN) python scripts/generate_proto.py
 
 clean:
-	rm -rf .venv $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv $(TOOLS) .pytest_cache .mypy_cache .ruff_cache web/node_modules web/.next web/out

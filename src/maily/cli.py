@@ -391,6 +391,17 @@ def workspaces_create(
 
 
 @app.command()
+def openapi() -> None:
+    """Print the API's OpenAPI document (JSON), e.g. `maily openapi > web/openapi.json`."""
+    import json
+
+    from maily.api.app import create_app
+
+    document = create_app(_settings()).openapi()
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+@app.command()
 def version() -> None:
     """Print Maily's version."""
     from maily import __version__

@@ -64,6 +64,8 @@ class APISettings(BaseModel):
     # The address people reach Maily at (links in mail); defaults to host and port.
     public_url: str | None = None
     cors_origins: list[str] = Field(default_factory=list)
+    # The built web app (static export) served at `/`; default: the checkout's web/out.
+    web_dir: Path | None = None
 
     @property
     def external_url(self) -> str:

@@ -16,6 +16,7 @@ from maily.ai.endpoints import router as ai_router
 from maily.ai.insights.endpoints import router as insights_router
 from maily.ai.providers.endpoints import router as ai_providers_router
 from maily.api.state import AppState
+from maily.api.web import mount_web
 from maily.audit.endpoints import router as audit_router
 from maily.auth.endpoints import router as auth_router
 from maily.campaigns.endpoints import router as campaigns_router
@@ -181,5 +182,7 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     if settings.observability.tracing_enabled:
         instrument_app(app)
+    # Last: the web app at `/` answers only what no route above did.
+    mount_web(app, settings)
 
     return app

@@ -1,0 +1,5 @@
+import { CampaignList } from "@/components/campaigns/CampaignList";
+
+export default function Page() {
+  return <CampaignList />;
+}

@@ -1,0 +1,7 @@
+"use client";
+
+import { ListsPage } from "@/components/audience/ListsPage";
+
+export default function Lists() {
+  return <ListsPage />;
+}

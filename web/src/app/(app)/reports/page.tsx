@@ -1,0 +1,5 @@
+import { ReportList } from "@/components/reports/ReportList";
+
+export default function Page() {
+  return <ReportList />;
+}

@@ -1,0 +1,5 @@
+import { TemplateList } from "@/components/templates/TemplateList";
+
+export default function Page() {
+  return <TemplateList />;
+}
