@@ -513,6 +513,25 @@ class AISettings(BaseModel):
         return self.target or f"{self.host}:{self.port}"
 
 
+class AIProviderSettings(BaseModel):
+    """Where workspaces' AI model providers may be, and how each call to one is bounded."""
+
+    # Base URLs on loopback (a local Ollama, vLLM or LM Studio). Unset: allowed in
+    # development only.
+    allow_loopback: bool | None = None
+    # Base URLs on private, link-local and other non-public addresses (a model server on
+    # the local network), loopback included. Off by default: a workspace must not be able
+    # to reach the operator's internal services through the test call.
+    allow_private_addresses: bool = False
+    dns_timeout_seconds: float = Field(default=3.0, gt=0)
+    # Retries of one provider (rate limits, 5xx, dropped connections) before the next
+    # provider in the workspace's fallback order is asked.
+    max_retries: int = Field(default=1, ge=0, le=10)
+    max_providers_per_workspace: int = Field(default=10, ge=1, le=100)
+    # The provider test call's budget (`POST .../ai/providers/{id}/test`).
+    test_max_tokens: int = Field(default=16, ge=1, le=1000)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MAILY_",
@@ -552,6 +571,7 @@ class Settings(BaseSettings):
     bounces: BounceSettings = Field(default_factory=BounceSettings)
     inbound: InboundSettings = Field(default_factory=InboundSettings)
     ai: AISettings = Field(default_factory=AISettings)
+    ai_providers: AIProviderSettings = Field(default_factory=AIProviderSettings)
 
     # Shorthands documented in the README: MAILY_DATABASE_URL and MAILY_REDIS_URL.
     database_url: str | None = None

@@ -1,9 +1,9 @@
-"""Fixtures of the AI service tests: a real gRPC server on a free port (driven by the
-scripted runner) and an API whose client dials it."""
+"""Fixtures of the AI tests: fake model APIs on loopback (see tests/ai/fakes.py), a real
+gRPC server on a free port (driven by the scripted runner) and an API whose client dials it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,11 @@ from maily.api.deps import get_session
 from maily.config import AISettings, Settings
 from maily.kit.db import AsyncSession
 from maily.kit.queue import JobQueue
+from tests.ai.fakes import FakeAnthropic, FakeOpenAI
 from tests.ai.scripted import Script, scripted_runner
+
+FAKE_OPENAI_KEY = "sk-fake-openai-key"
+FAKE_ANTHROPIC_KEY = "sk-ant-fake-key"
 
 
 def quick_ai_settings(port: int, **overrides: Any) -> AISettings:
@@ -100,3 +104,17 @@ async def ai_api(
     if ai_client is not None:
         await ai_client.close()
     await app.state.maily.storage.aclose()
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """An OpenAI-compatible server accepting only FAKE_OPENAI_KEY; base_url ends in /v1."""
+    with FakeOpenAI(api_key=FAKE_OPENAI_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    """An Anthropic-compatible server accepting only FAKE_ANTHROPIC_KEY."""
+    with FakeAnthropic(api_key=FAKE_ANTHROPIC_KEY) as fake:
+        yield fake

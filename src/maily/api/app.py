@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from maily import __version__
 from maily.ai.endpoints import router as ai_router
+from maily.ai.providers.endpoints import router as ai_providers_router
 from maily.api.state import AppState
 from maily.audit.endpoints import router as audit_router
 from maily.auth.endpoints import router as auth_router
@@ -61,6 +62,7 @@ ROUTERS = [
     reports_router,
     bounce_webhooks_router,
     ai_router,
+    ai_providers_router,
 ]
 
 

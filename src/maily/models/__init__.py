@@ -1,6 +1,7 @@
 """All SQLAlchemy models, one module per aggregate, re-exported for Alembic and callers."""
 
 from maily.kit.db.base import Base
+from maily.models.ai_provider import AIProvider, AIUsage
 from maily.models.ai_suggestion import AISuggestion
 from maily.models.analytics import CampaignDomainStats, CampaignLinkStats, CampaignStats
 from maily.models.api_key import APIKey
@@ -28,7 +29,9 @@ from maily.models.workspace import Workspace
 
 __all__ = [
     "EVENT_TYPES",
+    "AIProvider",
     "AISuggestion",
+    "AIUsage",
     "APIKey",
     "AuditEntry",
     "Base",
