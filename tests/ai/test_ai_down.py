@@ -3,7 +3,8 @@ answer 503 with a message; started again, the AI routes work without restarting 
 
 `maily ai` runs as a real process (the command operators run) on the test database and
 Redis; the API runs in this process with real commits, since the service reads what
-the API wrote (the workspace, its model providers) from its own connections."""
+the API wrote (the workspace, its model providers) from its own connections. The model
+provider is the fake OpenAI-compatible server of tests/ai/fakes.py, over real HTTP."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ from maily.ai.server import SERVICE_NAME
 from maily.api.app import create_app, state_from
 from maily.config import Settings
 from maily.kit.queue import JobQueue
-from tests.ai.conftest import quick_ai_settings
+from tests.ai.conftest import FAKE_OPENAI_KEY, quick_ai_settings
+from tests.ai.fakes import FakeOpenAI
+from tests.ai.mesh.support import Router, plan, subjects
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET_KEY, Account, sign_up
 
 DEADLINE = 60.0  # longest a process may take to start or stop on a busy machine
@@ -62,6 +65,8 @@ class AIProcess:
                 "MAILY_SECURITY__ENCRYPTION_KEYS": json.dumps([TEST_ENCRYPTION_KEY]),
                 "MAILY_AI__HOST": "127.0.0.1",
                 "MAILY_AI__PORT": str(port),
+                # The fake model API listens on loopback.
+                "MAILY_AI_PROVIDERS__ALLOW_LOOPBACK": "true",
                 "MAILY_ROLES__HEALTH_BASE_PORT": "0",
                 "MAILY_OBSERVABILITY__LOG_JSON": "true",
             }
@@ -143,7 +148,8 @@ async def committed_api(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API with real transactions (the AI service must see what it commits)."""
     ai = quick_ai_settings(ai_port, breaker_failure_threshold=2, breaker_reset_seconds=0.2)
-    app_settings = settings.model_copy(update={"ai": ai})
+    providers = settings.ai_providers.model_copy(update={"allow_loopback": True})
+    app_settings = settings.model_copy(update={"ai": ai, "ai_providers": providers})
     state = state_from(app_settings, engine, redis)
     app = create_app(app_settings, state=state)
     transport = httpx.ASGITransport(app=app)
@@ -153,6 +159,30 @@ async def committed_api(
     if client_of_ai is not None:
         await client_of_ai.close()
     await state.storage.aclose()
+
+
+async def add_provider(client: httpx.AsyncClient, owner: Account, fake: FakeOpenAI) -> None:
+    created = await client.post(
+        f"/api/v1/workspaces/{owner.workspace_id}/ai/providers",
+        headers=owner.headers,
+        json={
+            "name": "Fake OpenAI",
+            "kind": "openai",
+            "base_url": fake.base_url,
+            "model": "fake-model",
+            "api_key": FAKE_OPENAI_KEY,
+        },
+    )
+    assert created.status_code == 201, created.text
+
+
+def assert_subject_lines(answer: httpx.Response) -> None:
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    texts = [line["text"] for line in body["result"]["items"]]
+    assert texts[0] == "Three autumn teas are here"  # the model's best, ranked first
+    assert set(texts) == {"Three autumn teas are here", "Autumn blends, freshly packed"}
+    assert body["events"][0]["kind"] == "started"
 
 
 async def ai_call(client: httpx.AsyncClient, owner: Account) -> httpx.Response:
@@ -186,17 +216,30 @@ async def test_the_product_works_without_the_ai_service_and_ai_returns_without_a
     settings: Settings,
     ai_port: int,
     ai_processes: list[AIProcess],
+    fake_openai: FakeOpenAI,
 ) -> None:
     owner = await sign_up(committed_api)
 
-    # Up: the API reaches the service (a health-checked gRPC call end to end). With
-    # no model provider configured for the workspace the service itself answers
-    # that no model is available, which the API passes on as 503 with the reason.
+    # Up, and no model provider configured: the service itself answers that no model
+    # is available, which the API passes on as 503 with the reason.
     ai_processes.append(AIProcess(settings, ai_port))
     await ai_processes[-1].wait_serving()
     answered = await ai_call(committed_api, owner)
     assert answered.status_code == 503, answered.text
     assert answered.json()["error"]["code"] == "ai_model_unavailable"
+    assert "No AI provider is configured" in answered.json()["error"]["message"]
+
+    # With a provider (the fake OpenAI API over real HTTP) the whole path answers:
+    # API → gRPC → maily ai → agent mesh → model API, and back.
+    await add_provider(committed_api, owner, fake_openai)
+    Router(
+        fake_openai,
+        coordinator=[plan("subject_line_specialist")],
+        subject_line_specialist=[
+            subjects("Three autumn teas are here", "Autumn blends, freshly packed")
+        ],
+    )
+    assert_subject_lines(await ai_call(committed_api, owner))
 
     # Down.
     assert ai_processes[-1].terminate() == 0
@@ -221,8 +264,8 @@ async def test_the_product_works_without_the_ai_service_and_ai_returns_without_a
     deadline = time.monotonic() + DEADLINE
     while True:
         back = await ai_call(committed_api, owner)
-        if back.json()["error"]["code"] != "ai_unavailable" or time.monotonic() > deadline:
+        if back.status_code != 503 or time.monotonic() > deadline:
             break
-    assert back.json()["error"]["code"] == "ai_model_unavailable", back.text
-    assert "no AI model provider" in back.json()["error"]["message"]
+        assert back.json()["error"]["code"] == "ai_unavailable", back.text
+    assert_subject_lines(back)
     assert ai_processes[-1].terminate() == 0
