@@ -17,7 +17,7 @@ from maily.kit.crypto import SecretBox, configure_secret_box
 
 def with_ai_providers(settings: Settings, **overrides: object) -> Settings:
     values: dict[str, object] = {"allow_loopback": True, "max_retries": 0, **overrides}
-    return settings.model_copy(update={"ai_providers": AIProviderSettings(**values)})  # type: ignore[arg-type]
+    return settings.model_copy(update={"ai_providers": AIProviderSettings(**values)})
 
 
 @pytest.fixture(autouse=True)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 
 from maily.kit.db import AsyncSession
+from maily.models import AIUsage
 from tests.ai.conftest import FAKE_ANTHROPIC_KEY, FAKE_OPENAI_KEY
 from tests.ai.fakes import FakeAnthropic, FakeOpenAI, Text
 from tests.conftest import Account, sign_up
@@ -110,6 +112,22 @@ async def test_crud_and_fallback_order(
     missing = await client.get(f"{base(account)}/{first['id']}", headers=account.headers)
     assert missing.status_code == 404
 
+    audit = await client.get(
+        f"/api/v1/workspaces/{account.workspace_id}/audit-log",
+        headers=account.headers,
+        params={"target_type": "ai_provider"},
+    )
+    entries = audit.json()["items"]
+    assert [e["action"] for e in entries] == [
+        "ai_provider.deleted",
+        "ai_provider.updated",
+        "ai_provider.created",
+        "ai_provider.created",
+    ]
+    assert entries[1]["details"]["fields"] == ["enabled", "model", "priority", "timeout_seconds"]
+    assert FAKE_ANTHROPIC_KEY not in audit.text
+    assert FAKE_OPENAI_KEY not in audit.text
+
 
 async def test_refused_base_urls_get_422_with_the_reason(
     client: httpx.AsyncClient, account: Account, fake_openai: FakeOpenAI
@@ -125,6 +143,16 @@ async def test_refused_base_urls_get_422_with_the_reason(
         response = await create(client, account, fake_openai, base_url=url)
         assert response.status_code == 422, (url, response.text)
         assert reason in response.json()["error"]["message"], (url, response.text)
+    provider = (await create(client, account, fake_openai)).json()
+    moved = await client.patch(
+        f"{base(account)}/{provider['id']}",
+        headers=account.headers,
+        json={"base_url": "http://169.254.169.254/latest"},
+    )
+    assert moved.status_code == 422
+    assert "link-local" in moved.json()["error"]["message"]
+    kept = await client.get(f"{base(account)}/{provider['id']}", headers=account.headers)
+    assert kept.json()["base_url"] == fake_openai.base_url
     bad = await create(client, account, fake_openai, kind="gemini")
     assert bad.status_code == 422
     negative = await create(client, account, fake_openai, input_price_per_mtok="-1")
@@ -223,3 +251,59 @@ async def test_another_workspace_can_neither_read_nor_change(
     assert still.json()["name"] == "OpenAI"
     unknown = await client.get(f"{base(account)}/{uuid.uuid4()}", headers=account.headers)
     assert unknown.status_code == 404
+
+
+async def test_usage_report_by_day_and_model_over_a_range(
+    client: httpx.AsyncClient, account: Account, session: AsyncSession, fake_openai: FakeOpenAI
+) -> None:
+    provider = (await create(client, account, fake_openai, name="Main")).json()
+    workspace_id = account.workspace_id
+    other = await sign_up(client)
+
+    def call(day: int, hour: int, model: str, tokens: int, cost: str, **extra: Any) -> AIUsage:
+        return AIUsage(
+            workspace_id=extra.pop("workspace_id", workspace_id),
+            provider_id=extra.pop("provider_id", uuid.UUID(provider["id"])),
+            provider_name=extra.pop("provider_name", "Main (old name)"),
+            model=model,
+            task_kind="draft_campaign",
+            requests=1,
+            input_tokens=tokens,
+            output_tokens=tokens // 10,
+            cost_usd=Decimal(cost),
+            call_key=uuid.uuid4().hex,
+            at=datetime(2026, 3, day, hour, 30, tzinfo=UTC),
+        )
+
+    deleted = uuid.uuid4()
+    session.add_all(
+        [
+            call(1, 23, "fake-gpt", 1000, "0.01"),  # before the range
+            call(2, 0, "fake-gpt", 2000, "0.02"),
+            call(2, 23, "fake-gpt-mini", 100, "0.001"),
+            call(3, 12, "fake-gpt", 3000, "0.03"),
+            call(3, 13, "old-model", 500, "0.5", provider_id=deleted, provider_name="Gone"),
+            call(4, 0, "fake-gpt", 9999, "9"),  # after the range
+            call(3, 1, "fake-gpt", 7777, "7", workspace_id=other.workspace_id),
+        ]
+    )
+    await session.flush()
+    report = await client.get(
+        f"/api/v1/workspaces/{workspace_id}/ai/usage",
+        headers=account.headers,
+        params={"start": "2026-03-02", "end": "2026-03-03"},
+    )
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert body["total"]["requests"] == 4
+    assert body["total"]["input_tokens"] == 5600
+    assert abs(body["total"]["cost_usd"] - 0.551) < 1e-9
+    assert [(d["day"], d["requests"], d["input_tokens"]) for d in body["days"]] == [
+        ("2026-03-02", 2, 2100),
+        ("2026-03-03", 2, 3500),
+    ]
+    assert [(m["provider_name"], m["model"], m["requests"]) for m in body["models"]] == [
+        ("Gone", "old-model", 1),  # costliest first; a deleted provider keeps its name
+        ("Main", "fake-gpt", 2),  # under the provider's current name
+        ("Main", "fake-gpt-mini", 1),
+    ]

@@ -16,7 +16,7 @@ from maily.api.deps import SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1", tags=["ai providers"])
 PROVIDERS = "/workspaces/{workspace_id}/ai/providers"
-ONE = f"{PROVIDERS}/{{provider_id}}"
+ONE = f"{PROVIDERS}/{{ai_provider_id}}"
 REFUSED: dict[int | str, dict[str, Any]] = {
     422: {"description": "The base URL is refused (not http(s), or an address not allowed)"}
 }
@@ -46,9 +46,9 @@ async def create_provider(
 
 @router.get(ONE, operation_id="ai_providers_get")
 async def get_provider(
-    provider_id: uuid.UUID, ctx: AIManage, session: SessionDep, settings: SettingsDep
+    ai_provider_id: uuid.UUID, ctx: AIManage, session: SessionDep, settings: SettingsDep
 ) -> schemas.ProviderOut:
-    return provider_out(await ProviderService(session, settings).get(ctx, provider_id))
+    return provider_out(await ProviderService(session, settings).get(ctx, ai_provider_id))
 
 
 @router.patch(
@@ -57,32 +57,32 @@ async def get_provider(
     responses={**REFUSED, 409: {"description": "The name is taken"}},
 )
 async def update_provider(
-    provider_id: uuid.UUID,
+    ai_provider_id: uuid.UUID,
     body: schemas.ProviderUpdate,
     ctx: AIManage,
     session: SessionDep,
     settings: SettingsDep,
 ) -> schemas.ProviderOut:
     """Change some fields; `api_key: ""` removes the stored key."""
-    provider = await ProviderService(session, settings).update(ctx, provider_id, body)
+    provider = await ProviderService(session, settings).update(ctx, ai_provider_id, body)
     return provider_out(provider)
 
 
 @router.delete(ONE, operation_id="ai_providers_delete", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_provider(
-    provider_id: uuid.UUID, ctx: AIManage, session: SessionDep, settings: SettingsDep
+    ai_provider_id: uuid.UUID, ctx: AIManage, session: SessionDep, settings: SettingsDep
 ) -> None:
     """Remove a provider; its past usage stays in the report."""
-    await ProviderService(session, settings).delete(ctx, provider_id)
+    await ProviderService(session, settings).delete(ctx, ai_provider_id)
 
 
 @router.post(f"{ONE}/test", operation_id="ai_providers_test")
 async def test_provider(
-    provider_id: uuid.UUID, ctx: AIManage, session: SessionDep, settings: SettingsDep
+    ai_provider_id: uuid.UUID, ctx: AIManage, session: SessionDep, settings: SettingsDep
 ) -> schemas.ProviderTestOut:
     """One tiny real call to this provider, enabled or not: `ok` with what it
     answered, or the provider's reason in words. Its tokens count as usage."""
-    return await ProviderService(session, settings).test(ctx, provider_id)
+    return await ProviderService(session, settings).test(ctx, ai_provider_id)
 
 
 @router.get("/workspaces/{workspace_id}/ai/usage", operation_id="ai_usage_report")

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pydantic_ai import Agent
+from pydantic_ai.exceptions import AgentRunError
 
 from maily.ai.contracts import ModelUnavailable
 from maily.ai.providers import schemas
@@ -159,15 +160,21 @@ class ProviderService:
     async def test(self, ctx: WorkspaceContext, provider_id: uuid.UUID) -> schemas.ProviderTestOut:
         """One tiny real call to this provider (enabled or not); its tokens are counted."""
         provider = await self.get(ctx, provider_id)
+        # No retries: the answer should be the provider's own, and prompt.
+        policy = self.settings.ai_providers.model_copy(update={"max_retries": 0})
+        settings = self.settings.model_copy(update={"ai_providers": policy})
         try:
-            model = await chain_of([provider], self.settings, self.resolver, include_disabled=True)
+            model = await chain_of([provider], settings, self.resolver, include_disabled=True)
             agent = Agent(model, instructions="You answer connection tests briefly.")
             result = await agent.run(
-                TEST_PROMPT,
-                model_settings={"max_tokens": self.settings.ai_providers.test_max_tokens},
+                TEST_PROMPT, model_settings={"max_tokens": policy.test_max_tokens}
             )
         except ModelUnavailable as exc:
             return schemas.ProviderTestOut(ok=False, message=str(exc))
+        except AgentRunError as exc:  # it answered, but not in a usable way
+            return schemas.ProviderTestOut(
+                ok=False, message=f"The AI provider answered unusably — {exc}"
+            )
         usage = await record_usage(
             self.session, ctx.workspace_id, TEST_TASK_KIND, result.new_messages()
         )
