@@ -234,3 +234,23 @@ async def test_a_passing_first_draft_needs_no_revision(
     assert result.iterations == 1
     assert result.checks.passed
     assert not result.budget_exhausted
+
+
+async def test_no_budget_left_for_the_model_review_is_a_warning(
+    fake_openai: FakeOpenAI, redis: Redis
+) -> None:
+    router = Router(
+        fake_openai,
+        coordinator=[plan("copywriter")],
+        subject_line_specialist=[subjects("Three autumn teas are here")],
+        copywriter=[draft(GOOD_MJML)],
+        compliance_critic=[NO_CRITIQUE],
+    )
+    events = await collect(task(max_steps=3), deps_for(fake_openai, redis))
+    assert "compliance_critic" not in router.calls
+    result = contracts.CampaignDraft.model_validate(events[-1].data)
+    assert result.checks.passed
+    assert not result.budget_exhausted
+    assert [(f.check, f.severity) for f in result.checks.findings] == [("model_review", "warning")]
+    check = next(e for e in events if e.kind == "check")
+    assert "no model review" in check.message

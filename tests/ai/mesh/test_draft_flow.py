@@ -3,13 +3,15 @@ critic loop → a validated template, with the progress events in order."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
 
 from redis.asyncio import Redis
 
 from maily.ai import contracts
-from maily.ai.mesh import TaskMemory
-from tests.ai.fakes import FakeOpenAI
+from maily.ai.mesh import TaskMemory, run_task
+from tests.ai.fakes import Answer, Failure, FakeOpenAI, RecordedRequest
 from tests.ai.mesh.support import (
     BODY,
     BRAND,
@@ -219,3 +221,34 @@ async def test_a_draft_that_does_not_compile_goes_back_with_the_compiler_error(
     result = contracts.CampaignDraft.model_validate(events[-1].data)
     assert result.checks.passed
     assert result.iterations == 2
+
+
+async def test_events_stream_while_the_task_runs(fake_openai: FakeOpenAI, redis: Redis) -> None:
+    """The copywriter's answer is held back until the test has seen the events before it:
+    progress reaches the caller while agents are still working."""
+    router = Router(
+        fake_openai,
+        coordinator=[plan()],
+        subject_line_specialist=[subjects("Three autumn teas are here")],
+        copywriter=[draft(GOOD_MJML)],
+        compliance_critic=[NO_CRITIQUE],
+    )
+    release = threading.Event()
+
+    async def held(request: RecordedRequest) -> Answer:
+        if router.agent_of(request) == "copywriter" and not await asyncio.to_thread(
+            release.wait, 30
+        ):
+            return Failure(500, "the caller never saw the copywriter start")
+        return router(request)
+
+    fake_openai.respond_with(held)
+    seen: list[tuple[str, str]] = []
+    async for event in run_task(draft_task(), deps_for(fake_openai, redis)):
+        seen.append((event.kind, event.agent))
+        if (event.kind, event.agent) == ("agent_started", "copywriter"):
+            assert ("plan", "coordinator") in seen
+            assert not release.is_set()
+            release.set()
+    assert seen[-1] == ("result", "")
+    assert release.is_set()

@@ -207,3 +207,26 @@ async def test_personalisation(fake_openai: FakeOpenAI, redis: Redis) -> None:
     assert "for" in str(refused.data)
     request = fake_openai.requests[1]
     assert "favourite_tea" in request.user_text
+
+
+async def test_refused_subject_lines_are_asked_for_again_once(
+    fake_openai: FakeOpenAI, redis: Redis
+) -> None:
+    router = Router(
+        fake_openai,
+        coordinator=[plan()],
+        subject_line_specialist=[
+            subjects("Three autumn teas are here", "FWD: autumn teas"),
+            subjects("Smoky, bright, citrusy", "RE: still misleading"),
+        ],
+    )
+    task = contracts.SubjectLinesTask(**ids(), brief="autumn teas", count=3)
+    events = await collect(task, deps_for(fake_openai, redis))
+    assert router.calls == ["coordinator", "subject_line_specialist", "subject_line_specialist"]
+    second = fake_openai.requests[2]
+    assert "FWD: autumn teas" in second.user_text  # the problems, as data
+    result = contracts.SubjectLineSuggestions.model_validate(events[-1].data)
+    assert [s.text for s in result.items] == [
+        "Three autumn teas are here",
+        "Smoky, bright, citrusy",
+    ]

@@ -112,6 +112,14 @@ class CriticLoop(MeshRun):
                     findings += await self.voice(validated)
             except BudgetSpent:
                 skipped.append("the budget allowed no model review")
+                findings.append(
+                    CheckFinding(
+                        check="model_review",
+                        severity="warning",
+                        message="The task's budget allowed no model review of claims, tone "
+                        "and brand voice; read the copy for those yourself.",
+                    )
+                )
         validated.report = CheckReport(passed=not errors_in(findings), findings=findings, spam=spam)
         await self.memory.add_findings([f.model_dump(mode="json") for f in findings])
         errors = len(errors_in(findings))

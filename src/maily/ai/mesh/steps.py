@@ -303,6 +303,8 @@ class MeshRun:
                     + check_template_code(idea.preheader, allowed, "preheader")
                     + errors_in(check_subject(idea.text, idea.preheader))
                 )
+                if any(line.text == idea.text.strip() for line in kept):
+                    continue
                 if problems:
                     refused += problems
                     findings += [f'"{idea.text}": {p.message}' for p in problems]
@@ -322,9 +324,8 @@ class MeshRun:
                     agent=name,
                     data=CheckReport(passed=bool(kept), findings=refused).model_dump(mode="json"),
                 )
-            if len(kept) >= count or (kept and not self.affordable()):
-                break
-            if not self.affordable():
+            # Asked again only for lines that were refused, and only when affordable.
+            if len(kept) >= count or not refused or not self.affordable():
                 break
         kept.sort(key=lambda line: -line.score)
         await self.memory.put("subject_lines", [line.model_dump(mode="json") for line in kept])
