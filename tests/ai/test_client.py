@@ -9,6 +9,10 @@ from typing import Any
 
 import grpc
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from maily.ai import contracts
 from maily.ai.client import (
@@ -194,3 +198,36 @@ async def test_answers_of_a_healthy_service_do_not_open_the_breaker(assistant: A
         assert await kinds(client) == ["started", "plan", "result"]
     finally:
         await client.close()
+
+
+async def test_the_trace_continues_from_the_api_into_the_ai_service() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    script = Script()
+    server = AssistantServer(
+        scripted_runner(script), host="127.0.0.1", port=0, tracer_provider=provider
+    )
+    await server.start()
+    client = AssistantClient(quick_ai_settings(server.port), tracer_provider=provider)
+    try:
+        with provider.get_tracer("test").start_as_current_span("POST /ai/subject-lines") as parent:
+            assert await kinds(client) == ["started", "plan", "result"]
+    finally:
+        await client.close()
+        await server.stop(0)
+
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    method = "/maily.ai.v1.Assistant/SuggestSubjectLines"
+    served = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert [s.name for s in served] == [method]
+    trace_id = parent.get_span_context().trace_id
+    assert served[0].context is not None
+    assert served[0].context.trace_id == trace_id  # one trace, API to AI service
+    assert spans["POST /ai/subject-lines"].context is not None
+    called = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.CLIENT]
+    assert called
+    assert called[0].context is not None
+    assert called[0].context.trace_id == trace_id
+    assert served[0].parent is not None
+    assert served[0].parent.span_id == called[0].context.span_id

@@ -67,6 +67,7 @@ async def test_a_stopping_server_says_not_serving_and_lets_running_tasks_finish(
         stopping = asyncio.create_task(server.stop(grace=WAIT))
         update = await watch.read()
         assert update.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        watch.cancel()  # a watcher would hold the graceful stop for all of its grace too
         assert not stopping.done()  # the running task holds the graceful stop
         script.release.set()
         rest = []

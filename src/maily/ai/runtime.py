@@ -9,8 +9,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
+from redis.asyncio import Redis
+
 from maily.ai import contracts
+from maily.ai.mesh import MeshDeps, RollupCampaignResults, run_task
+from maily.ai.providers import DatabaseUsageSink, workspace_model
 from maily.config import Settings
+from maily.kit.db import create_engine, create_sessionmaker
 
 TaskRunner = Callable[[contracts.Task], AsyncIterator[contracts.ProgressEvent]]
 """Runs one task; its last event is kind "result" (data: the typed result) or "error".
@@ -19,13 +24,29 @@ May raise contracts.ModelUnavailable when no model of the workspace answers."""
 
 @contextlib.asynccontextmanager
 async def task_runner(settings: Settings) -> AsyncIterator[TaskRunner]:
-    """The runner of this process, with its connections for as long as the block runs."""
+    """The runner of this process, with its connections for as long as the block runs.
+
+    Each task gets the workspace's model (its providers in priority order; raises
+    ModelUnavailable before the first event when it has none that can be used), the
+    mesh's Redis task memory, the workspace's campaign results and the usage ledger."""
+    if not settings.database.url or not settings.redis.url:
+        raise ValueError("the AI service needs MAILY_DATABASE_URL and MAILY_REDIS_URL")
+    pool = max(2, min(settings.ai.max_concurrent_tasks, settings.database.pool_size))
+    engine = create_engine(settings.database.url, pool_size=pool, max_overflow=pool)
+    sessions = create_sessionmaker(engine)
+    redis = Redis.from_url(settings.redis.url)
+    results = RollupCampaignResults(sessions)
+    usage = DatabaseUsageSink(sessions)
 
     async def run(task: contracts.Task) -> AsyncIterator[contracts.ProgressEvent]:
-        raise contracts.ModelUnavailable(
-            "no AI model provider is configured for this workspace; add one under "
-            "/ai/providers to use generative features"
-        )
-        yield  # pragma: no cover - makes this an async generator
+        async with sessions() as session:
+            model = await workspace_model(session, task.workspace_id, settings)
+        deps = MeshDeps(model=model, redis=redis, results=results, usage=usage)
+        async for event in run_task(task, deps):
+            yield event
 
-    yield run
+    try:
+        yield run
+    finally:
+        await redis.aclose()
+        await engine.dispose()

@@ -59,6 +59,16 @@ spec:
         - name: MAILY_TRACKING__PORT
           value: {{ include "maily.trackingPort" $root | quote }}
         {{- end }}
+        {{- if eq .role "ai" }}
+        - name: MAILY_AI__HOST
+          value: "0.0.0.0"
+        - name: MAILY_AI__PORT
+          value: "50051"
+        {{- else if $root.Values.roles.ai.enabled }}
+        # The AI service's Service (gRPC); the API calls it.
+        - name: MAILY_AI__TARGET
+          value: {{ printf "%s-ai:50051" (include "maily.fullname" $root) | quote }}
+        {{- end }}
         {{- with $cfg.env }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
