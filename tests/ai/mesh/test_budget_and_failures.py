@@ -125,6 +125,7 @@ async def test_budget_too_small_for_a_first_draft_is_an_error(
     events = await collect(task(max_steps=2), deps_for(fake_openai, redis))
     assert kinds(events)[-1] == "error"
     assert "budget ran out" in events[-1].message
+    assert events[-1].data == {"reason": "budget"}
     assert "result" not in kinds(events)
 
 
@@ -157,6 +158,7 @@ async def test_unreachable_provider_ends_in_an_error_event(redis: Redis) -> None
     events = await collect(task(), deps)
     assert kinds(events) == ["started", "agent_started", "usage", "error"]
     assert "could not be reached" in events[-1].message
+    assert events[-1].data == {"reason": "model_unavailable"}
 
 
 async def test_no_model_of_a_fallback_answers(redis: Redis) -> None:
@@ -202,6 +204,7 @@ async def test_model_unavailable_ends_in_an_error_event(
     events = await collect(task(), deps)
     assert kinds(events)[-1] == "error"
     assert "every configured provider is switched off" in events[-1].message
+    assert events[-1].data == {"reason": "model_unavailable"}
     assert fake_openai.requests == []
 
 
@@ -215,6 +218,7 @@ async def test_unusable_model_output_is_an_error(
     events = await collect(task(), deps_for(fake_openai, redis))
     assert kinds(events)[-1] == "error"
     assert "could not be used" in events[-1].message
+    assert events[-1].data == {"reason": "model_output"}
 
 
 async def test_a_passing_first_draft_needs_no_revision(

@@ -230,7 +230,9 @@ class _Mesh(CriticLoop):
             else:
                 result = await self.personalisation(task)
         except BudgetSpent as exc:
-            self.event("error", f"The budget ran out before a result: {exc}.")
+            self.event(
+                "error", f"The budget ran out before a result: {exc}.", data={"reason": "budget"}
+            )
             return
         except (
             ModelUnavailable,
@@ -238,11 +240,25 @@ class _Mesh(CriticLoop):
             ModelAPIError,
             UnexpectedModelBehavior,
         ) as exc:
-            self.event("error", f"The AI task failed: {failure_reason(exc)}.")
+            self.event(
+                "error",
+                f"The AI task failed: {failure_reason(exc)}.",
+                # A model that answered unusably is no outage (503 ai_task_failed);
+                # none answering is (503 ai_model_unavailable).
+                data={
+                    "reason": "model_output"
+                    if isinstance(exc, UnexpectedModelBehavior)
+                    else "model_unavailable"
+                },
+            )
             return
         except Exception as exc:  # a bug must still end the stream with a reason
             log.exception("ai task %s failed", task.task_id)
-            self.event("error", f"The AI task failed unexpectedly ({type(exc).__name__}).")
+            self.event(
+                "error",
+                f"The AI task failed unexpectedly ({type(exc).__name__}).",
+                data={"reason": "internal"},
+            )
             return
         self.event("result", f"{task.kind} done", data=result.model_dump(mode="json"))
 
