@@ -1,5 +1,7 @@
-import { Placeholder } from "@/components/common/Placeholder";
+"use client";
 
-export default function Page() {
-  return <Placeholder title="Lists" />;
+import { ListsPage } from "@/components/audience/ListsPage";
+
+export default function Lists() {
+  return <ListsPage />;
 }

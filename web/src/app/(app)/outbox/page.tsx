@@ -1,5 +1,16 @@
-import { Placeholder } from "@/components/common/Placeholder";
+"use client";
 
-export default function Page() {
-  return <Placeholder title="Outbox" />;
+import { OutboxList } from "@/components/audience/OutboxViewer";
+import { PageHeader } from "@/components/common/PageHeader";
+
+export default function OutboxPage() {
+  return (
+    <>
+      <PageHeader
+        title="Outbox"
+        description="Mail the outbox transport kept instead of delivering it, newest first."
+      />
+      <OutboxList />
+    </>
+  );
 }
