@@ -1806,10 +1806,349 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/ai/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Providers
+         * @description The workspace's providers in fallback order: enabled ones are asked lowest
+         *     priority first, each next one when the one before fails.
+         */
+        get: operations["ai_providers_list"];
+        put?: never;
+        /**
+         * Create Provider
+         * @description Add a model provider. The API key is stored encrypted and never shown again.
+         */
+        post: operations["ai_providers_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/ai/providers/{ai_provider_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Provider */
+        get: operations["ai_providers_get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Provider
+         * @description Remove a provider; its past usage stays in the report.
+         */
+        delete: operations["ai_providers_delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Provider
+         * @description Change some fields; `api_key: ""` removes the stored key.
+         */
+        patch: operations["ai_providers_update"];
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/ai/providers/{ai_provider_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Provider
+         * @description One tiny real call to this provider, enabled or not: `ok` with what it
+         *     answered, or the provider's reason in words. Its tokens count as usage.
+         */
+        post: operations["ai_providers_test"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/ai/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage Report
+         * @description Model calls, tokens and cost per day and per provider and model.
+         */
+        get: operations["ai_usage_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/ai/drafts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Draft
+         * @description A campaign draft from a brief, in the workspace's brand: subject lines, MJML
+         *     body, checks. Kept as a suggestion until accepted.
+         */
+        post: operations["ai_drafts_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/ai/revisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Revision
+         * @description Rewrite, shorten, translate or change the tone of a body, or of a stored
+         *     template (`template_id`; needs templates:read).
+         */
+        post: operations["ai_revisions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/ai/subject-lines": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Subject Lines
+         * @description Ranked subject lines (with preheaders) for a brief or a body.
+         */
+        post: operations["ai_subject_lines_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/ai/personalisation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Personalisation
+         * @description Where and how to personalise a body with the workspace's merge fields.
+         */
+        post: operations["ai_personalisation_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/ai/suggestions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Suggestions
+         * @description The workspace's suggestions, newest first.
+         */
+        get: operations["ai_suggestions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/ai/suggestions/{suggestion_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Suggestion */
+        get: operations["ai_suggestions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/ai/suggestions/{suggestion_id}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept Suggestion
+         * @description Make a template of a draft or revision (validated like any template). Nothing
+         *     generated is sent before this.
+         */
+        post: operations["ai_suggestions_accept"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/ai/suggestions/{suggestion_id}/discard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Discard Suggestion */
+        post: operations["ai_suggestions_discard"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/insights/contacts/{contact_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Contact Insights
+         * @description The contact's best send hours (local hour of the week, and the next of each in
+         *     their timezone), engagement score and churn risk — each with `insufficient_data`
+         *     and the threshold when there is too little history to say.
+         */
+        get: operations["insights_contact"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/insights/campaigns/{campaign_id}/ab": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Campaign Ab Significance
+         * @description Per variant: sends, human unique opens and clicks; the leader against each other
+         *     variant on both (p-value, confidence, probability to beat) and a plain verdict.
+         */
+        get: operations["insights_campaign_ab"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{workspace_id}/content-check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Content Check
+         * @description Render the subject with MJML (or a template's current version) for a sample
+         *     contact, then run the compliance checks and SpamAssassin over the message. When
+         *     spamd cannot be reached the report still answers, with `spam` null and a warning.
+         */
+        post: operations["content_check"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** ABSignificance */
+        ABSignificance: {
+            /**
+             * Campaign Id
+             * Format: uuid
+             */
+            campaign_id: string;
+            /** Has Ab Test */
+            has_ab_test: boolean;
+            /**
+             * Metric
+             * @description The metric the campaign's winner is picked by
+             */
+            metric?: ("opens" | "clicks") | null;
+            /** Variants */
+            variants: components["schemas"]["maily__ai__insights__schemas__VariantFigures"][];
+            /** Opens */
+            opens: components["schemas"]["Comparison"][];
+            /** Clicks */
+            clicks: components["schemas"]["Comparison"][];
+            /**
+             * Verdict
+             * @description On the campaign's own metric, in a sentence
+             */
+            verdict: string;
+        };
         /** ABTestIn */
         ABTestIn: {
             /** Variants */
@@ -1848,6 +2187,48 @@ export interface components {
             decide_at: string | null;
             /** Winner */
             winner: string | null;
+        };
+        /** AIEventOut */
+        AIEventOut: {
+            /**
+             * Task Id
+             * Format: uuid
+             */
+            task_id: string;
+            /** Seq */
+            seq: number;
+            /** Kind */
+            kind: string;
+            /** Agent */
+            agent: string;
+            /** Message */
+            message: string;
+            /** Data */
+            data?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /**
+         * AITaskOut
+         * @description A finished task: its progress events, the stored suggestion and the typed result.
+         */
+        AITaskOut: {
+            /**
+             * Task Id
+             * Format: uuid
+             */
+            task_id: string;
+            /**
+             * Suggestion Id
+             * Format: uuid
+             */
+            suggestion_id: string;
+            /** Events */
+            events: components["schemas"]["AIEventOut"][];
+            /** Result */
+            result: {
+                [key: string]: unknown;
+            };
         };
         /** APIKeyCreate */
         APIKeyCreate: {
@@ -1909,10 +2290,32 @@ export interface components {
             /** Last Used At */
             last_used_at: string | null;
         };
+        /** AcceptIn */
+        AcceptIn: {
+            /**
+             * Subject Index
+             * @description Which ranked subject line of a draft to use (default: 0)
+             */
+            subject_index?: number | null;
+            /**
+             * Name
+             * @description The new template's name; unset: made from the task
+             */
+            name?: string | null;
+        };
         /** AcceptedInvitation */
         AcceptedInvitation: {
             workspace: components["schemas"]["WorkspaceWithRole"];
             tokens?: components["schemas"]["TokenResponse"] | null;
+        };
+        /** AcceptedOut */
+        AcceptedOut: {
+            /**
+             * Template Id
+             * Format: uuid
+             */
+            template_id: string;
+            suggestion: components["schemas"]["SuggestionOut"];
         };
         /** ActivityItem */
         ActivityItem: {
@@ -2000,6 +2403,37 @@ export interface components {
              */
             occurred_at: string;
         };
+        /** BestHour */
+        BestHour: {
+            /**
+             * Hour Of Week
+             * @description Local hour of the week: 0 = Monday 00:00, 167 = Sunday 23:00
+             */
+            hour_of_week: number;
+            /** Weekday */
+            weekday: string;
+            /**
+             * Hour
+             * @description Local hour of the day, 0-23
+             */
+            hour: number;
+            /**
+             * Label
+             * @description e.g. "Tuesday 08:00", in the contact's timezone
+             */
+            label: string;
+            /**
+             * Share
+             * @description Share of the contact's (smoothed) engagement in this hour
+             */
+            share: number;
+            /**
+             * Next At
+             * Format: date-time
+             * @description The next such hour, with the contact's UTC offset
+             */
+            next_at: string;
+        };
         /** Body_auth_token */
         Body_auth_token: {
             /**
@@ -2023,6 +2457,59 @@ export interface components {
              * @default
              */
             refresh_token?: string;
+        };
+        /**
+         * BrandSettings
+         * @description What the AI assistant writes with; every field may be left empty.
+         */
+        BrandSettings: {
+            /**
+             * Name
+             * @default
+             */
+            name?: string;
+            /**
+             * Voice
+             * @description e.g. "warm, plain-spoken, no exclamation marks"
+             * @default
+             */
+            voice?: string;
+            /**
+             * Primary Color
+             * @description #RRGGBB
+             * @default
+             */
+            primary_color?: string;
+            /**
+             * Font Family
+             * @default
+             */
+            font_family?: string;
+            /**
+             * Logo Url
+             * @default
+             */
+            logo_url?: string;
+            /**
+             * Website Url
+             * @default
+             */
+            website_url?: string;
+        };
+        /** BudgetIn */
+        BudgetIn: {
+            /**
+             * Max Steps
+             * @description Agent runs, all agents together
+             * @default 12
+             */
+            max_steps?: number;
+            /**
+             * Max Tokens
+             * @description Input + output tokens
+             * @default 60000
+             */
+            max_tokens?: number;
         };
         /** BulkAction */
         BulkAction: {
@@ -2071,6 +2558,12 @@ export interface components {
             /** Exclude Segment Ids */
             exclude_segment_ids?: string[];
             schedule?: components["schemas"]["Schedule"];
+            /**
+             * Send Time Optimisation
+             * @description Deliver each recipient at their own best hour within the 24 hours after the start (learnt from their opens and clicks; the workspace's pattern for new contacts). Not with send_mode local_time.
+             * @default false
+             */
+            send_time_optimisation?: boolean;
             ab_test?: components["schemas"]["ABTestIn"] | null;
         };
         /** CampaignOut */
@@ -2100,6 +2593,8 @@ export interface components {
             /** Exclude Segment Ids */
             exclude_segment_ids: string[];
             schedule: components["schemas"]["Schedule"];
+            /** Send Time Optimisation */
+            send_time_optimisation: boolean;
             ab_test: components["schemas"]["ABTestOut"] | null;
             /** Scheduled At */
             scheduled_at: string | null;
@@ -2146,7 +2641,7 @@ export interface components {
              * Variants
              * @description One entry per A/B variant; empty for a campaign without a test
              */
-            variants: components["schemas"]["VariantFigures"][];
+            variants: components["schemas"]["maily__reports__schemas__VariantFigures"][];
         };
         /**
          * CampaignStatus
@@ -2177,6 +2672,11 @@ export interface components {
             /** Exclude Segment Ids */
             exclude_segment_ids?: string[] | null;
             schedule?: components["schemas"]["Schedule"] | null;
+            /**
+             * Send Time Optimisation
+             * @description Deliver each recipient at their own best hour within the 24 hours after the start (learnt from their opens and clicks; the workspace's pattern for new contacts). Not with send_mode local_time.
+             */
+            send_time_optimisation?: boolean | null;
             ab_test?: components["schemas"]["ABTestIn"] | null;
         };
         /** Change */
@@ -2192,6 +2692,65 @@ export interface components {
              * @description difference / previous; null when previous is 0
              */
             relative: number | null;
+        };
+        /** CheckFinding */
+        CheckFinding: {
+            /** Check */
+            check: string;
+            /**
+             * Severity
+             * @enum {string}
+             */
+            severity: "error" | "warning";
+            /** Message */
+            message: string;
+            /**
+             * Where
+             * @default
+             */
+            where?: string;
+        };
+        /** CheckReport */
+        CheckReport: {
+            /** Passed */
+            passed: boolean;
+            /**
+             * Findings
+             * @default []
+             */
+            findings?: components["schemas"]["CheckFinding"][];
+            spam?: components["schemas"]["SpamReport"] | null;
+        };
+        /** Comparison */
+        Comparison: {
+            /** Leader */
+            leader: string;
+            /** Other */
+            other: string;
+            /**
+             * Metric
+             * @enum {string}
+             */
+            metric: "opens" | "clicks";
+            /** Leader Rate */
+            leader_rate: number;
+            /** Other Rate */
+            other_rate: number;
+            /** P Value */
+            p_value: number | null;
+            /** Confidence */
+            confidence: number | null;
+            /**
+             * Probability To Beat
+             * @description Bayesian probability that the leader's true rate is higher
+             */
+            probability_to_beat: number | null;
+            /** Significant */
+            significant: boolean;
+            /** More Recipients Per Variant */
+            more_recipients_per_variant: number | null;
+            /** Verdict */
+            verdict: string;
         };
         /** ConsentOut */
         ConsentOut: {
@@ -2366,6 +2925,21 @@ export interface components {
             /** Suppressed */
             suppressed: boolean;
         };
+        /** ContactInsights */
+        ContactInsights: {
+            /**
+             * Contact Id
+             * Format: uuid
+             */
+            contact_id: string;
+            /**
+             * Timezone
+             * @description The zone the hours are in (the workspace default if unset)
+             */
+            timezone: string;
+            send_time: components["schemas"]["SendTimeInsight"];
+            engagement: components["schemas"]["EngagementInsight"];
+        };
         /** ContactOut */
         ContactOut: {
             /**
@@ -2478,6 +3052,20 @@ export interface components {
             } | null;
             /** Tags */
             tags?: string[] | null;
+        };
+        /**
+         * ContentCheckRequest
+         * @description Check a subject with MJML source or with a stored template's current version.
+         */
+        ContentCheckRequest: {
+            /** Subject */
+            subject: string;
+            /** Preheader */
+            preheader?: string | null;
+            /** Mjml */
+            mjml?: string | null;
+            /** Template Id */
+            template_id?: string | null;
         };
         /**
          * Counts
@@ -2738,6 +3326,75 @@ export interface components {
             domains: components["schemas"]["DomainFigures"][];
             /** Total Domains */
             total_domains: number;
+        };
+        /** DraftIn */
+        DraftIn: {
+            budget?: components["schemas"]["BudgetIn"] | null;
+            /** Brief */
+            brief: string;
+            /**
+             * Audience
+             * @default
+             */
+            audience?: string;
+            /**
+             * Tone
+             * @default
+             */
+            tone?: string;
+            /**
+             * Language
+             * @default en
+             */
+            language?: string;
+            /**
+             * Subject Variants
+             * @default 5
+             */
+            subject_variants?: number;
+        };
+        /** EngagementInsight */
+        EngagementInsight: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ok" | "insufficient_data" | "churned";
+            /**
+             * Messages
+             * @description Messages sent to the contact in the look-back
+             */
+            messages: number;
+            /**
+             * Min Messages
+             * @description Below this many, status is insufficient_data
+             */
+            min_messages: number;
+            /**
+             * Score
+             * @description 0-100; see docs/insights.md
+             */
+            score?: number | null;
+            /** Open Rate */
+            open_rate?: number | null;
+            /** Click Rate */
+            click_rate?: number | null;
+            /**
+             * Churn Risk
+             * @description 0-1
+             */
+            churn_risk?: number | null;
+            /** Risk Level */
+            risk_level?: ("low" | "medium" | "high") | null;
+            /** Unanswered In A Row */
+            unanswered_in_a_row?: number | null;
+            /** Last Engaged Message Sent At */
+            last_engaged_message_sent_at?: string | null;
+            /**
+             * Reason
+             * @default
+             */
+            reason?: string;
         };
         /** ErasureOut */
         ErasureOut: {
@@ -3764,6 +4421,13 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** Page[SuggestionOut] */
+        Page_SuggestionOut_: {
+            /** Items */
+            items: components["schemas"]["SuggestionOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
         /** Page[SuppressionOut] */
         Page_SuppressionOut_: {
             /** Items */
@@ -3828,6 +4492,17 @@ export interface components {
             /** Roles */
             roles: components["schemas"]["Role"][];
         };
+        /** PersonalisationIn */
+        PersonalisationIn: {
+            budget?: components["schemas"]["BudgetIn"] | null;
+            /** Mjml */
+            mjml: string;
+            /**
+             * Fields
+             * @description Merge fields to use; unset means every field the workspace has
+             */
+            fields?: string[] | null;
+        };
         /** PreviewRequest */
         PreviewRequest: {
             /**
@@ -3864,6 +4539,161 @@ export interface components {
             variants?: components["schemas"]["VariantProgress"][];
             /** Winner */
             winner?: string | null;
+        };
+        /** ProviderCreate */
+        ProviderCreate: {
+            /**
+             * Name
+             * @example OpenAI
+             */
+            name: string;
+            /**
+             * Kind
+             * @description `openai`: any OpenAI-compatible API (OpenAI, Ollama, vLLM, LM Studio, OpenRouter …); `anthropic`: the Anthropic Messages API
+             * @enum {string}
+             */
+            kind: "openai" | "anthropic";
+            /**
+             * Base Url
+             * @description http(s) base URL; defaults to the vendor's own API for the kind (https://api.openai.com/v1, https://api.anthropic.com). An OpenAI-compatible server's URL usually ends in /v1, e.g. http://127.0.0.1:11434/v1 for Ollama.
+             */
+            base_url?: string | null;
+            /**
+             * Model
+             * @example gpt-4o-mini
+             */
+            model: string;
+            /**
+             * Api Key
+             * @description Stored encrypted; never returned (only its last four characters are)
+             */
+            api_key?: string | null;
+            /**
+             * Priority
+             * @description Lower is asked first
+             * @default 100
+             */
+            priority?: number;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled?: boolean;
+            /**
+             * Input Price Per Mtok
+             * @default 0
+             */
+            input_price_per_mtok?: number | string;
+            /**
+             * Output Price Per Mtok
+             * @default 0
+             */
+            output_price_per_mtok?: number | string;
+            /**
+             * Timeout Seconds
+             * @default 60
+             */
+            timeout_seconds?: number;
+        };
+        /** ProviderOut */
+        ProviderOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "openai" | "anthropic";
+            /** Base Url */
+            base_url: string;
+            /** Model */
+            model: string;
+            /** Api Key Set */
+            api_key_set: boolean;
+            /**
+             * Api Key Last4
+             * @description The stored key's last four characters
+             */
+            api_key_last4: string | null;
+            /** Priority */
+            priority: number;
+            /** Enabled */
+            enabled: boolean;
+            /** Input Price Per Mtok */
+            input_price_per_mtok: string;
+            /** Output Price Per Mtok */
+            output_price_per_mtok: string;
+            /** Timeout Seconds */
+            timeout_seconds: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** ProviderTestOut */
+        ProviderTestOut: {
+            /** Ok */
+            ok: boolean;
+            /**
+             * Message
+             * @description What the provider answered, or why it did not
+             */
+            message: string;
+            /**
+             * Model
+             * @description The model that answered, as it says
+             */
+            model?: string | null;
+            /**
+             * Input Tokens
+             * @default 0
+             */
+            input_tokens?: number;
+            /**
+             * Output Tokens
+             * @default 0
+             */
+            output_tokens?: number;
+            /**
+             * Cost Usd
+             * @default 0
+             */
+            cost_usd?: number;
+        };
+        /** ProviderUpdate */
+        ProviderUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Base Url */
+            base_url?: string | null;
+            /** Model */
+            model?: string | null;
+            /**
+             * Api Key
+             * @description A new key; "" removes the stored one
+             */
+            api_key?: string | null;
+            /** Priority */
+            priority?: number | null;
+            /** Enabled */
+            enabled?: boolean | null;
+            /** Input Price Per Mtok */
+            input_price_per_mtok?: number | string | null;
+            /** Output Price Per Mtok */
+            output_price_per_mtok?: number | string | null;
+            /** Timeout Seconds */
+            timeout_seconds?: number | null;
         };
         /**
          * Rates
@@ -3960,6 +4790,42 @@ export interface components {
          * @enum {string}
          */
         ReportFormat: "json" | "csv";
+        /**
+         * RevisionIn
+         * @description Revise a body given here (`mjml`) or a stored template's current version (`template_id`).
+         */
+        RevisionIn: {
+            budget?: components["schemas"]["BudgetIn"] | null;
+            /**
+             * Mode
+             * @enum {string}
+             */
+            mode: "rewrite" | "shorten" | "translate" | "tone";
+            /** Mjml */
+            mjml?: string | null;
+            /** Template Id */
+            template_id?: string | null;
+            /**
+             * Subject
+             * @default
+             */
+            subject?: string;
+            /**
+             * Target Language
+             * @default
+             */
+            target_language?: string;
+            /**
+             * Tone
+             * @default
+             */
+            tone?: string;
+            /**
+             * Instructions
+             * @default
+             */
+            instructions?: string;
+        };
         /**
          * Role
          * @enum {string}
@@ -4077,6 +4943,36 @@ export interface components {
              * @default false
              */
             all?: boolean;
+        };
+        /** SendTimeInsight */
+        SendTimeInsight: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ok" | "insufficient_data";
+            /**
+             * Source
+             * @description Whose pattern the best hours come from: the contact's own history, or (with too little of it) the workspace's
+             * @enum {string}
+             */
+            source: "contact" | "workspace";
+            /**
+             * Opens And Clicks
+             * @description Human opens and clicks in the look-back
+             */
+            opens_and_clicks: number;
+            /** Min Opens And Clicks */
+            min_opens_and_clicks: number;
+            /** Lookback Days */
+            lookback_days: number;
+            /** Best Hours */
+            best_hours: components["schemas"]["BestHour"][];
+            /**
+             * Reason
+             * @default
+             */
+            reason?: string;
         };
         /** SenderCreate */
         SenderCreate: {
@@ -4219,12 +5115,96 @@ export interface components {
              */
             workspace_name?: string;
         };
+        /** SpamReport */
+        SpamReport: {
+            /** Score */
+            score: number;
+            /** Threshold */
+            threshold: number;
+            /** Is Spam */
+            is_spam: boolean;
+            /**
+             * Rules
+             * @default []
+             */
+            rules?: components["schemas"]["SpamRule"][];
+        };
+        /** SpamRule */
+        SpamRule: {
+            /** Name */
+            name: string;
+            /** Score */
+            score: number;
+            /**
+             * Description
+             * @default
+             */
+            description?: string;
+        };
         /**
          * StartRequest
          * @description Optional: a schedule given here replaces the campaign's own before it starts.
          */
         StartRequest: {
             schedule?: components["schemas"]["Schedule"] | null;
+        };
+        /** SubjectLinesIn */
+        SubjectLinesIn: {
+            budget?: components["schemas"]["BudgetIn"] | null;
+            /**
+             * Brief
+             * @description A brief or the body's text
+             */
+            brief: string;
+            /**
+             * Count
+             * @default 5
+             */
+            count?: number;
+            /**
+             * Language
+             * @default en
+             */
+            language?: string;
+        };
+        /** SuggestionOut */
+        SuggestionOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Task Id
+             * Format: uuid
+             */
+            task_id: string;
+            /** Kind */
+            kind: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ready" | "accepted" | "discarded";
+            /** Request */
+            request: {
+                [key: string]: unknown;
+            };
+            /** Result */
+            result: {
+                [key: string]: unknown;
+            };
+            /** Created By */
+            created_by: string | null;
+            /** Template Id */
+            template_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Decided At */
+            decided_at: string | null;
         };
         /** SuppressionCreate */
         SuppressionCreate: {
@@ -4488,6 +5468,69 @@ export interface components {
             /** Refresh Token */
             refresh_token: string;
         };
+        /** UsageByModel */
+        UsageByModel: {
+            /** Requests */
+            requests: number;
+            /** Input Tokens */
+            input_tokens: number;
+            /** Output Tokens */
+            output_tokens: number;
+            /** Cost Usd */
+            cost_usd: number;
+            /** Provider Id */
+            provider_id: string | null;
+            /** Provider Name */
+            provider_name: string;
+            /** Model */
+            model: string;
+        };
+        /** UsageDay */
+        UsageDay: {
+            /** Requests */
+            requests: number;
+            /** Input Tokens */
+            input_tokens: number;
+            /** Output Tokens */
+            output_tokens: number;
+            /** Cost Usd */
+            cost_usd: number;
+            /**
+             * Day
+             * Format: date
+             */
+            day: string;
+        };
+        /** UsageReport */
+        UsageReport: {
+            /**
+             * Start
+             * Format: date
+             */
+            start: string;
+            /**
+             * End
+             * Format: date
+             * @description The last day included
+             */
+            end: string;
+            total: components["schemas"]["UsageTotals"];
+            /** Days */
+            days: components["schemas"]["UsageDay"][];
+            /** Models */
+            models: components["schemas"]["UsageByModel"][];
+        };
+        /** UsageTotals */
+        UsageTotals: {
+            /** Requests */
+            requests: number;
+            /** Input Tokens */
+            input_tokens: number;
+            /** Output Tokens */
+            output_tokens: number;
+            /** Cost Usd */
+            cost_usd: number;
+        };
         /** UserOut */
         UserOut: {
             /**
@@ -4546,19 +5589,6 @@ export interface components {
             input?: unknown;
             /** Context */
             ctx?: Record<string, never>;
-        };
-        /** VariantFigures */
-        VariantFigures: {
-            /** Variant */
-            variant: string;
-            /** Subject */
-            subject?: string | null;
-            /**
-             * Winner
-             * @default false
-             */
-            winner?: boolean;
-            figures: components["schemas"]["Figures"];
         };
         /** VariantIn */
         VariantIn: {
@@ -4850,6 +5880,17 @@ export interface components {
             /** Postal Address */
             postal_address: string;
             /**
+             * @default {
+             *       "name": "",
+             *       "voice": "",
+             *       "primary_color": "",
+             *       "font_family": "",
+             *       "logo_url": "",
+             *       "website_url": ""
+             *     }
+             */
+            brand?: components["schemas"]["BrandSettings"];
+            /**
              * Created At
              * Format: date-time
              */
@@ -4861,6 +5902,8 @@ export interface components {
             name?: string | null;
             /** Postal Address */
             postal_address?: string | null;
+            /** @description Replaces the whole brand when given */
+            brand?: components["schemas"]["BrandSettings"] | null;
         };
         /** WorkspaceWithRole */
         WorkspaceWithRole: {
@@ -4876,11 +5919,50 @@ export interface components {
             /** Postal Address */
             postal_address: string;
             /**
+             * @default {
+             *       "name": "",
+             *       "voice": "",
+             *       "primary_color": "",
+             *       "font_family": "",
+             *       "logo_url": "",
+             *       "website_url": ""
+             *     }
+             */
+            brand?: components["schemas"]["BrandSettings"];
+            /**
              * Created At
              * Format: date-time
              */
             created_at: string;
             role: components["schemas"]["Role"];
+        };
+        /** VariantFigures */
+        maily__ai__insights__schemas__VariantFigures: {
+            /** Name */
+            name: string;
+            /** Sent */
+            sent: number;
+            /** Unique Human Opens */
+            unique_human_opens: number;
+            /** Unique Human Clicks */
+            unique_human_clicks: number;
+            /** Open Rate */
+            open_rate: number;
+            /** Click Rate */
+            click_rate: number;
+        };
+        /** VariantFigures */
+        maily__reports__schemas__VariantFigures: {
+            /** Variant */
+            variant: string;
+            /** Subject */
+            subject?: string | null;
+            /**
+             * Winner
+             * @default false
+             */
+            winner?: boolean;
+            figures: components["schemas"]["Figures"];
         };
     };
     responses: never;
@@ -9594,6 +10676,698 @@ export interface operations {
             };
             /** @description Body too large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    ai_providers_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    ai_providers_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProviderCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderOut"];
+                };
+            };
+            /** @description The name is taken, or too many providers */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The base URL is refused (not http(s), or an address not allowed) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    ai_providers_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ai_provider_id: string;
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    ai_providers_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ai_provider_id: string;
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    ai_providers_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ai_provider_id: string;
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProviderUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderOut"];
+                };
+            };
+            /** @description The name is taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The base URL is refused (not http(s), or an address not allowed) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    ai_providers_test: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ai_provider_id: string;
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderTestOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    ai_usage_report: {
+        parameters: {
+            query?: {
+                /** @description First UTC day (default: 29 days before end) */
+                start?: string | null;
+                /** @description Last UTC day included (default: today) */
+                end?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageReport"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    ai_drafts_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DraftIn"];
+            };
+        };
+        responses: {
+            /** @description The finished task as JSON, or with `Accept: text/event-stream` its events as they happen: `progress` events, then one `result` ({task_id, suggestion_id, result}) or `error` ({task_id, message, reason}) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AITaskOut"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description The task is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The AI service is not answering, or no model provider answered */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    ai_revisions_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RevisionIn"];
+            };
+        };
+        responses: {
+            /** @description The finished task as JSON, or with `Accept: text/event-stream` its events as they happen: `progress` events, then one `result` ({task_id, suggestion_id, result}) or `error` ({task_id, message, reason}) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AITaskOut"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description The task is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The AI service is not answering, or no model provider answered */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    ai_subject_lines_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubjectLinesIn"];
+            };
+        };
+        responses: {
+            /** @description The finished task as JSON, or with `Accept: text/event-stream` its events as they happen: `progress` events, then one `result` ({task_id, suggestion_id, result}) or `error` ({task_id, message, reason}) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AITaskOut"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description The task is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The AI service is not answering, or no model provider answered */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    ai_personalisation_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PersonalisationIn"];
+            };
+        };
+        responses: {
+            /** @description The finished task as JSON, or with `Accept: text/event-stream` its events as they happen: `progress` events, then one `result` ({task_id, suggestion_id, result}) or `error` ({task_id, message, reason}) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AITaskOut"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description The task is not valid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The AI service is not answering, or no model provider answered */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    ai_suggestions_list: {
+        parameters: {
+            query?: {
+                status?: ("ready" | "accepted" | "discarded") | null;
+                kind?: ("draft_campaign" | "revise_template" | "subject_lines" | "personalisation") | null;
+                /** @description Items per page */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_SuggestionOut_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    ai_suggestions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                suggestion_id: string;
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuggestionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    ai_suggestions_accept: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                suggestion_id: string;
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["AcceptIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcceptedOut"];
+                };
+            };
+            /** @description Accepting needs templates:write too */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Decided already, or a kind that is not a template */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The generated template does not compile or render */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    ai_suggestions_discard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                suggestion_id: string;
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuggestionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    insights_contact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                contact_id: string;
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactInsights"];
+                };
+            };
+            /** @description The contact does not exist in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    insights_campaign_ab: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaign_id: string;
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ABSignificance"];
+                };
+            };
+            /** @description The campaign does not exist in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    content_check: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ContentCheckRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckReport"];
+                };
+            };
+            /** @description The template does not exist in this workspace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The content does not compile or render */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
