@@ -88,8 +88,8 @@ export function ContactView({ id }: { id: string }) {
       </SimpleGrid>
       <SimpleGrid cols={{ base: 1, md: 2 }} spacing="lg">
         <Stack>
-          <ProfileForm contact={c} key={`profile-${c.updated_at}`} />
-          <CustomFieldsForm contact={c} key={`fields-${c.updated_at}`} />
+          <ProfileForm contact={c} />
+          <CustomFieldsForm contact={c} />
           <Memberships contact={c} />
           <Danger contact={c} />
         </Stack>
@@ -145,17 +145,29 @@ interface ProfileValues {
   tags: string[];
 }
 
+function profileValues(contact: ContactDetail): ProfileValues {
+  return {
+    email: contact.email,
+    first_name: contact.first_name,
+    last_name: contact.last_name,
+    timezone: contact.timezone ?? "",
+    locale: contact.locale ?? "",
+    tags: contact.tags,
+  };
+}
+
 function ProfileForm({ contact }: { contact: ContactDetail }) {
   const save = useSaveContact(contact.id);
   const [saved, setSaved] = useState(false);
   const form = useForm<ProfileValues>({
-    initialValues: {
-      email: contact.email,
-      first_name: contact.first_name,
-      last_name: contact.last_name,
-      timezone: contact.timezone ?? "",
-      locale: contact.locale ?? "",
-      tags: contact.tags,
+    initialValues: profileValues(contact),
+    validate: {
+      email: (v) => (v.includes("@") ? null : "Enter an email address"),
+      // The API's pattern, said in words before it answers with the pattern itself.
+      locale: (v) =>
+        !v.trim() || /^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$/.test(v.trim())
+          ? null
+          : "Use a language tag such as en or pt-BR",
     },
   });
   const submit = (values: ProfileValues) => {
@@ -169,7 +181,20 @@ function ProfileForm({ contact }: { contact: ContactDetail }) {
         locale: values.locale.trim() || null,
         tags: values.tags,
       },
-      { onSuccess: () => setSaved(true), onError: (error) => applyFieldErrors(form, error) },
+      {
+        onSuccess: (data) => {
+          // What the API stored (trimmed, lower-cased address) becomes the form's start.
+          const stored = profileValues(data);
+          form.setValues(stored);
+          form.resetDirty(stored);
+          setSaved(true);
+        },
+        onError: (error) => {
+          if (applyFieldErrors(form, error)) return;
+          // A 409 here is the address: another contact has it.
+          if (error instanceof ApiError && error.status === 409) form.setFieldError("email", error.message);
+        },
+      },
     );
   };
   return (
@@ -187,9 +212,7 @@ function ProfileForm({ contact }: { contact: ContactDetail }) {
             <TextInput label="Locale" placeholder="en or pt-BR" description="Language tag" {...form.getInputProps("locale")} />
           </SimpleGrid>
           <TagsInput label="Tags" description="Enter to add each tag" {...form.getInputProps("tags")} />
-          {save.error && !(save.error instanceof ApiError && Object.keys(form.errors).length) && (
-            <ErrorAlert error={save.error} />
-          )}
+          {save.error && Object.keys(form.errors).length === 0 && <ErrorAlert error={save.error} />}
           <Group>
             <Button type="submit" loading={save.isPending} data-testid="contact-save">
               Save profile
@@ -241,7 +264,10 @@ function CustomFieldsForm({ contact }: { contact: ContactDetail }) {
     save.mutate(
       { fields: body },
       {
-        onSuccess: () => setSaved(true),
+        onSuccess: (data) => {
+          setValues(Object.fromEntries(Object.entries(data.fields).map(([k, v]) => [k, fieldText(v)])));
+          setSaved(true);
+        },
         onError: (error) => {
           if (error instanceof ApiError) {
             const found: Record<string, string> = {};

@@ -168,7 +168,7 @@ export function ContactsTable() {
         <Table striped highlightOnHover data-testid="contacts-table">
           <Table.Thead>
             <Table.Tr>
-              <Table.Th w={40}>
+              <Table.Th w={{ base: "100%", xs: 40 }}>
                 <Checkbox
                   aria-label="Select every contact on this page"
                   checked={allOnPage}
@@ -329,7 +329,7 @@ function BulkBar({ selected, onDone }: { selected: string[]; onDone: () => void 
             value={segmentId}
             onChange={setSegmentId}
             searchable
-            w={220}
+            w={{ base: "100%", xs: 220 }}
             data-testid="bulk-segment"
           />
         )}
@@ -339,11 +339,11 @@ function BulkBar({ selected, onDone }: { selected: string[]; onDone: () => void 
           value={action}
           allowDeselect={false}
           onChange={(v) => v && setAction(v as BulkAction["action"])}
-          w={200}
+          w={{ base: "100%", xs: 200 }}
           data-testid="bulk-action"
         />
         {needsTag && (
-          <TextInput label="Tag" value={tag} onChange={(e) => setTag(e.currentTarget.value)} w={180} data-testid="bulk-tag" />
+          <TextInput label="Tag" value={tag} onChange={(e) => setTag(e.currentTarget.value)} w={{ base: "100%", xs: 180 }} data-testid="bulk-tag" />
         )}
         {needsList && (
           <Select
@@ -353,7 +353,7 @@ function BulkBar({ selected, onDone }: { selected: string[]; onDone: () => void 
             value={listId}
             onChange={setListId}
             searchable
-            w={220}
+            w={{ base: "100%", xs: 220 }}
             data-testid="bulk-list"
           />
         )}

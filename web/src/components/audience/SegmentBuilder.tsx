@@ -235,7 +235,7 @@ function ConditionEditor({ node, root, onChange, context, label }: ConditionProp
           value={subject}
           allowDeselect={false}
           searchable
-          w={200}
+          w={{ base: "100%", xs: 200 }}
           onChange={(next) => next && set(withSubject(node, next, context.customFields))}
         />
         {node.type === "field" || node.type === "custom" ? (
@@ -251,7 +251,7 @@ function ConditionEditor({ node, root, onChange, context, label }: ConditionProp
               ]}
               value={node.op}
               allowDeselect={false}
-              w={130}
+              w={{ base: "100%", xs: 130 }}
               onChange={(next) => next && set({ ...node, op: next as "in" | "not_in" })}
             />
             <Select
@@ -262,7 +262,7 @@ function ConditionEditor({ node, root, onChange, context, label }: ConditionProp
               data={context.lists.map((l) => ({ value: l.id, label: l.name }))}
               value={node.listId || null}
               searchable
-              w={200}
+              w={{ base: "100%", xs: 200 }}
               onChange={(next) => set({ ...node, listId: next ?? "" })}
             />
             <Select
@@ -276,7 +276,7 @@ function ConditionEditor({ node, root, onChange, context, label }: ConditionProp
               ]}
               value={node.status}
               allowDeselect={false}
-              w={150}
+              w={{ base: "100%", xs: 150 }}
               onChange={(next) => set({ ...node, status: next ?? "" })}
             />
           </>
@@ -291,7 +291,7 @@ function ConditionEditor({ node, root, onChange, context, label }: ConditionProp
               ]}
               value={node.op}
               allowDeselect={false}
-              w={110}
+              w={{ base: "100%", xs: 110 }}
               onChange={(next) => next && set({ ...node, op: next as "did" | "did_not" })}
             />
             <Select
@@ -304,7 +304,7 @@ function ConditionEditor({ node, root, onChange, context, label }: ConditionProp
               ]}
               value={node.event}
               allowDeselect={false}
-              w={120}
+              w={{ base: "100%", xs: 120 }}
               onChange={(next) => next && set({ ...node, event: next })}
             />
             <Select
@@ -317,7 +317,7 @@ function ConditionEditor({ node, root, onChange, context, label }: ConditionProp
               value={node.campaignId}
               allowDeselect={false}
               searchable
-              w={200}
+              w={{ base: "100%", xs: 200 }}
               onChange={(next) => set({ ...node, campaignId: next ?? "" })}
             />
             <NumberInput
@@ -327,7 +327,7 @@ function ConditionEditor({ node, root, onChange, context, label }: ConditionProp
               max={36500}
               allowDecimal={false}
               value={node.withinDays}
-              w={170}
+              w={{ base: "100%", xs: 170 }}
               onChange={(next) => set({ ...node, withinDays: String(next) })}
             />
           </>
@@ -378,7 +378,7 @@ function FieldRule({
         data={ops.map((op) => ({ value: op, label: OP_LABELS[op] ?? op }))}
         value={ops.includes(node.op) ? node.op : null}
         allowDeselect={false}
-        w={220}
+        w={{ base: "100%", xs: 220 }}
         onChange={(next) => next && set({ ...node, op: next })}
       />
       <ValueInput
@@ -420,7 +420,7 @@ function ValueInput({
         max={36500}
         allowDecimal={false}
         value={value.text}
-        w={120}
+        w={{ base: "100%", xs: 120 }}
         onChange={(next) => onChange({ text: String(next) })}
       />
     );
@@ -434,7 +434,7 @@ function ValueInput({
           data-testid="segment-rule-value"
           data={choices}
           value={value.list}
-          w={240}
+          w={{ base: "100%", xs: 240 }}
           onChange={(next) => onChange({ list: next })}
         />
       );
@@ -446,7 +446,7 @@ function ValueInput({
         data-testid="segment-rule-value"
         description="Enter to add each"
         value={value.list}
-        w={240}
+        w={{ base: "100%", xs: 240 }}
         onChange={(next) => onChange({ list: next })}
       />
     );
@@ -491,7 +491,7 @@ function Single({
 }) {
   if (kind === "choice" && choices) {
     return (
-      <Select label={name} aria-label={aria} data-testid={testId} data={choices} value={text || null} w={180} onChange={(next) => onText(next ?? "")} />
+      <Select label={name} aria-label={aria} data-testid={testId} data={choices} value={text || null} w={{ base: "100%", xs: 180 }} onChange={(next) => onText(next ?? "")} />
     );
   }
   if (kind === "boolean") {
@@ -505,16 +505,16 @@ function Single({
           { value: "false", label: "false" },
         ]}
         value={text || null}
-        w={110}
+        w={{ base: "100%", xs: 110 }}
         onChange={(next) => onText(next ?? "")}
       />
     );
   }
   if (kind === "number") {
-    return <NumberInput label={name} aria-label={aria} data-testid={testId} value={text} w={140} onChange={(next) => onText(String(next))} />;
+    return <NumberInput label={name} aria-label={aria} data-testid={testId} value={text} w={{ base: "100%", xs: 140 }} onChange={(next) => onText(String(next))} />;
   }
   if (kind === "date" || kind === "timestamp") {
-    return <TextInput type="date" label={name} aria-label={aria} data-testid={testId} value={text} w={170} onChange={(e) => onText(e.currentTarget.value)} />;
+    return <TextInput type="date" label={name} aria-label={aria} data-testid={testId} value={text} w={{ base: "100%", xs: 170 }} onChange={(e) => onText(e.currentTarget.value)} />;
   }
-  return <TextInput label={name} aria-label={aria} data-testid={testId} value={text} w={200} onChange={(e) => onText(e.currentTarget.value)} />;
+  return <TextInput label={name} aria-label={aria} data-testid={testId} value={text} w={{ base: "100%", xs: 200 }} onChange={(e) => onText(e.currentTarget.value)} />;
 }

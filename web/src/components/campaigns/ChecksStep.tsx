@@ -9,6 +9,7 @@ import { ApiError } from "@/api/errors";
 import { useMe } from "@/api/workspace";
 import { ErrorAlert } from "@/components/common/ErrorAlert";
 import { usePreview } from "@/components/templates/api";
+import { ContactPicker } from "@/components/templates/ContactPicker";
 import { PreviewFrame } from "@/components/templates/PreviewFrame";
 
 import { useContentCheck, useSavePostalAddress, useSenders, useTestSend, useWorkspaceDetails } from "./api";
@@ -34,7 +35,8 @@ export function ChecksStep({ campaignId, values }: { campaignId: string; values:
   const hasPostal = !!workspace.data?.postal_address?.trim();
 
   const check = useContentCheck();
-  const preview = usePreview(values.template_id, null, null, values.subject);
+  const [contact, setContact] = useState<string | null>(null);
+  const preview = usePreview(values.template_id, null, contact, values.subject);
 
   const me = useMe();
   const [emails, setEmails] = useState("");
@@ -235,9 +237,12 @@ export function ChecksStep({ campaignId, values }: { campaignId: string; values:
       </Paper>
 
       <Paper withBorder p="md">
-        <Title order={3} size="h5" mb="xs">
-          Preview with sample data
-        </Title>
+        <Group justify="space-between" align="flex-end" mb="xs" wrap="wrap">
+          <Title order={3} size="h5">
+            Preview
+          </Title>
+          <ContactPicker value={contact} onChange={setContact} />
+        </Group>
         <ErrorAlert error={preview.error} />
         {preview.data ? (
           <PreviewFrame html={preview.data.html} text={preview.data.text} subject={preview.data.subject} testId="campaign-preview" height={480} />

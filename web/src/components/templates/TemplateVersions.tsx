@@ -7,6 +7,7 @@ import { useState } from "react";
 import { ErrorAlert } from "@/components/common/ErrorAlert";
 
 import { usePreview, useVersion, useVersions } from "./api";
+import { ContactPicker } from "./ContactPicker";
 import { PreviewFrame } from "./PreviewFrame";
 import { when } from "./TemplateList";
 
@@ -17,7 +18,8 @@ export function TemplateVersions({ id, current, onRestore }: { id: string; curre
   const [chosen, setChosen] = useState<number | null>(null);
   const selected = chosen ?? current;
   const version = useVersion(id, selected);
-  const preview = usePreview(id, selected);
+  const [contact, setContact] = useState<string | null>(null);
+  const preview = usePreview(id, selected, contact);
 
   if (versions.isPending) {
     return (
@@ -46,8 +48,9 @@ export function TemplateVersions({ id, current, onRestore }: { id: string; curre
         </ScrollArea.Autosize>
       </Grid.Col>
       <Grid.Col span={{ base: 12, md: 8 }}>
-        <Group justify="space-between" mb="xs">
+        <Group justify="space-between" mb="xs" align="flex-end" wrap="wrap">
           <Text fw={600}>Version {selected}</Text>
+          <ContactPicker value={contact} onChange={setContact} />
           <Button
             size="xs"
             variant="light"
