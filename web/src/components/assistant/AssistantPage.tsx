@@ -66,7 +66,7 @@ function DraftTab() {
   return (
     <Grid gutter="lg">
       <Grid.Col span={{ base: 12, md: 5 }}>
-        <form onSubmit={form.onSubmit((v) => void task.run(v))} aria-label="Draft a campaign">
+        <form onSubmit={form.onSubmit((v) => void task.run(v))} aria-label="Draft a campaign" noValidate>
           <Stack>
             <Textarea
               label="Brief"
@@ -133,6 +133,7 @@ function ReviseTab({ initialTemplateId }: { initialTemplateId: string | null }) 
       <Grid.Col span={{ base: 12, md: 5 }}>
         <form
           aria-label="Revise a template"
+          noValidate
           onSubmit={form.onSubmit((v) =>
             void task.run({
               template_id: v.template_id,
@@ -216,7 +217,7 @@ function SubjectsTab() {
   return (
     <Grid gutter="lg">
       <Grid.Col span={{ base: 12, md: 5 }}>
-        <form onSubmit={form.onSubmit((v) => void task.run(v))} aria-label="Suggest subject lines">
+        <form onSubmit={form.onSubmit((v) => void task.run(v))} aria-label="Suggest subject lines" noValidate>
           <Stack>
             <Textarea label="Brief or email text" autosize minRows={4} required data-testid="ai-subjects-brief" {...form.getInputProps("brief")} />
             <Group grow>

@@ -105,7 +105,11 @@ export function TemplateEditor({ id }: { id: string | null }) {
     }
   }, [id, template.data, loadedFor]);
 
-  const set = <K extends keyof Draft>(key: K, value: Draft[K]) => setDraft((d) => ({ ...d, [key]: value }));
+  const set = <K extends keyof Draft>(key: K, value: Draft[K]) => {
+    // A save error belongs to the content it was about: clear it on the next edit.
+    if (save.error) save.reset();
+    setDraft((d) => ({ ...d, [key]: value }));
+  };
 
   const body: ValidateRequest = useMemo(
     () => ({
@@ -214,6 +218,7 @@ export function TemplateEditor({ id }: { id: string | null }) {
           void submit();
         }}
         aria-label="Template"
+        noValidate
       >
         <Grid gutter="md">
           <Grid.Col span={{ base: 12, md: 6 }}>

@@ -1,0 +1,241 @@
+"""The email pages in the browser: a template's problems by line and its versions; a
+campaign made in the wizard, sent to the outbox, watched live and reported; the AI
+assistant's failure in words; and another workspace's campaign stays out of sight."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.e2e.conftest import Maily, User, screenshot, sign_up_by_api
+
+
+def signed_in(page: Page, user: User) -> Page:
+    page.goto("/signin/")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(user.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    return page
+
+
+def audience(maily: Maily, user: User, contacts: int) -> None:
+    """A list with subscribed contacts and a sender, through the API."""
+    ws = f"/workspaces/{user.workspace_id}"
+    made = httpx.post(maily.api(f"{ws}/lists"), headers=user.headers, json={"name": "Newsletter"})
+    assert made.status_code == 201, made.text
+    for i in range(contacts):
+        contact = httpx.post(
+            maily.api(f"{ws}/contacts"),
+            headers=user.headers,
+            json={
+                "email": f"reader{i}@example{i % 3}.test",
+                "first_name": f"Reader{i}",
+                "status": "subscribed",
+                "list_ids": [made.json()["id"]],
+            },
+        )
+        assert contact.status_code == 201, contact.text
+    domain = httpx.post(
+        maily.api(f"{ws}/sending-domains"),
+        headers=user.headers,
+        json={"domain": "shop.example.com"},
+    )
+    assert domain.status_code == 201, domain.text
+    sender = httpx.post(
+        maily.api(f"{ws}/senders"),
+        headers=user.headers,
+        json={"from_name": "Shop", "from_email": "news@shop.example.com"},
+    )
+    assert sender.status_code == 201, sender.text
+
+
+def test_template_problems_are_shown_by_line_and_each_save_is_a_version(
+    context: BrowserContext, page: Page, maily: Maily
+) -> None:
+    user = sign_up_by_api(maily)
+    signed_in(page, user)
+    page.get_by_test_id("nav-templates").click()
+    page.get_by_test_id("template-new").click()
+    page.get_by_test_id("template-name").fill("Welcome")
+    expect(page.get_by_test_id("template-status")).to_have_text("Compiles and renders")
+    expect(page.get_by_test_id("template-preview")).to_be_visible()
+    page.get_by_test_id("template-save").click()
+    expect(page.get_by_test_id("template-saved")).to_be_visible()
+
+    page.locator(".cm-content").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("\n{% if contact.first_name %}")
+    errors = page.get_by_test_id("template-errors")
+    expect(errors).to_contain_text("Line 18")
+    expect(errors).to_contain_text("Unexpected end of template")
+    expect(page.locator(".cm-maily-error-line")).to_have_count(1)
+    screenshot(page, "email-template-error-by-line")
+    page.get_by_test_id("template-save").click()
+    expect(page.get_by_test_id("template-save-error")).to_contain_text("line 18")
+
+    page.locator(".cm-content").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.press("Shift+Home")
+    page.keyboard.press("Delete")
+    page.keyboard.press("Backspace")
+    page.get_by_test_id("template-subject").fill("Hello {{ contact.first_name }}")
+    expect(page.get_by_test_id("template-status")).to_have_text("Compiles and renders")
+    page.get_by_test_id("template-save").click()
+    expect(page.get_by_test_id("template-saved")).to_be_visible()
+    page.get_by_role("tab", name="Versions").click()
+    versions = page.get_by_test_id("template-versions")
+    expect(versions).to_contain_text("Version 2 (current)")
+    expect(versions).to_contain_text("Version 1")
+    listed = httpx.get(
+        maily.api(f"/workspaces/{user.workspace_id}/templates"), headers=user.headers
+    ).json()["items"]
+    assert [(t["name"], t["current_version"]) for t in listed] == [("Welcome", 2)]
+
+
+def test_a_campaign_from_the_wizard_is_sent_watched_live_and_reported(
+    context: BrowserContext, page: Page, maily: Maily
+) -> None:
+    user = sign_up_by_api(maily)
+    audience(maily, user, contacts=12)
+    signed_in(page, user)
+    page.goto("/templates/edit/")
+    page.get_by_test_id("template-name").fill("December")
+    page.get_by_test_id("template-subject").fill("News for {{ contact.first_name }}")
+    expect(page.get_by_test_id("template-status")).to_have_text("Compiles and renders")
+    page.get_by_test_id("template-save").click()
+    expect(page.get_by_test_id("template-saved")).to_be_visible()
+
+    page.get_by_test_id("nav-campaigns").click()
+    page.get_by_test_id("campaign-new").click()
+    page.get_by_test_id("wizard-next").click()
+    expect(page.get_by_text("Give the campaign a name")).to_be_visible()
+    page.get_by_test_id("campaign-name").fill("December news")
+    page.get_by_test_id("campaign-lists").click()
+    page.get_by_role("option", name="Newsletter").click()
+    page.keyboard.press("Escape")
+    page.get_by_test_id("wizard-next").click()
+    page.get_by_test_id("campaign-template").click()
+    page.get_by_role("option", name="December (MJML)").click()
+    expect(page.get_by_test_id("campaign-subject")).to_have_value(
+        "News for {{ contact.first_name }}"
+    )
+    page.get_by_test_id("campaign-sender").click()
+    page.get_by_role("option", name="Shop <news@shop.example.com>").click()
+    page.get_by_test_id("wizard-next").click()
+    page.get_by_test_id("wizard-next").click()
+
+    expect(page.get_by_test_id("campaign-readiness")).to_be_visible()
+    page.get_by_test_id("campaign-postal-address").fill("1 Main Street, Springfield")
+    page.get_by_test_id("campaign-postal-save").click()
+    page.get_by_test_id("campaign-test-emails").fill("me@example.org")
+    page.get_by_test_id("campaign-test-send").click()
+    expect(page.get_by_test_id("campaign-test-send-results")).to_contain_text("me@example.org")
+    expect(page.get_by_test_id("campaign-test-send-results")).to_contain_text("sent")
+    screenshot(page, "email-campaign-checks")
+    page.get_by_test_id("wizard-next").click()
+    page.get_by_test_id("campaign-send").click()
+
+    page.wait_for_url("**/campaigns/view/?id=*")
+    expect(page.get_by_test_id("campaign-live")).to_have_text("Live")
+    expect(page.get_by_test_id("campaign-status")).to_have_text("sent", timeout=60_000)
+    expect(page.get_by_test_id("campaign-progress-text")).to_contain_text("12 of 12 handled")
+    expect(page.get_by_test_id("campaign-count-sent")).to_have_text("12")
+    screenshot(page, "email-campaign-sent")
+
+    ws = f"/workspaces/{user.workspace_id}"
+    campaigns = httpx.get(maily.api(f"{ws}/campaigns"), headers=user.headers).json()["items"]
+    assert [(c["name"], c["status"], c["audience_size"]) for c in campaigns] == [
+        ("December news", "sent", 12)
+    ]
+    outbox = httpx.get(maily.api(f"{ws}/outbox"), headers=user.headers, params={"limit": 50})
+    assert outbox.status_code == 200, outbox.text
+    recipients = {m["recipient"] for m in outbox.json()["items"]}
+    assert {f"reader{i}@example{i % 3}.test" for i in range(12)} <= recipients
+
+    page.get_by_test_id("campaign-report-link").click()
+    expect(page.get_by_test_id("report-sent")).to_contain_text("12")
+    expect(page.get_by_test_id("report-timeline")).to_be_visible()
+    page.get_by_role("tab", name="Domains").click()
+    expect(page.get_by_test_id("report-domains")).to_contain_text("example0.test")
+    screenshot(page, "email-campaign-report")
+
+
+def test_sending_is_refused_in_words_when_the_content_lacks_what_the_law_requires(
+    context: BrowserContext, page: Page, maily: Maily
+) -> None:
+    user = sign_up_by_api(maily)
+    audience(maily, user, contacts=1)
+    ws = f"/workspaces/{user.workspace_id}"
+    bare = httpx.post(
+        maily.api(f"{ws}/templates"),
+        headers=user.headers,
+        json={
+            "name": "Bare",
+            "subject": "Hi",
+            "source": "<mjml><mj-body><mj-section><mj-column><mj-text>Hi</mj-text></mj-column></mj-section></mj-body></mjml>",
+        },
+    )
+    assert bare.status_code == 201, bare.text
+    signed_in(page, user)
+    page.goto("/campaigns/new/")
+    page.get_by_test_id("campaign-name").fill("Bare campaign")
+    page.get_by_test_id("campaign-lists").click()
+    page.get_by_role("option", name="Newsletter").click()
+    page.keyboard.press("Escape")
+    page.get_by_test_id("wizard-next").click()
+    page.get_by_test_id("campaign-template").click()
+    page.get_by_role("option", name="Bare (MJML)").click()
+    page.get_by_test_id("campaign-sender").click()
+    page.get_by_role("option", name="Shop <news@shop.example.com>").click()
+    for _ in range(3):
+        page.get_by_test_id("wizard-next").click()
+    page.get_by_test_id("campaign-send").click()
+    refused = page.get_by_test_id("campaign-send-error")
+    expect(refused).to_contain_text("unsubscribe link")
+    expect(refused).to_contain_text("postal address")
+    screenshot(page, "email-campaign-not-ready")
+    campaigns = httpx.get(maily.api(f"{ws}/campaigns"), headers=user.headers).json()["items"]
+    assert [(c["name"], c["status"]) for c in campaigns] == [("Bare campaign", "draft")]
+
+
+def test_the_assistant_says_why_it_cannot_answer(
+    context: BrowserContext, page: Page, maily: Maily
+) -> None:
+    """No model provider is configured here, so no draft can be written: the page says
+    why next to the form instead of showing a result."""
+    user = sign_up_by_api(maily)
+    signed_in(page, user)
+    page.get_by_test_id("nav-assistant").click()
+    page.get_by_test_id("ai-draft-submit").click()
+    expect(page.get_by_text("Describe the campaign you want")).to_be_visible()
+    page.get_by_test_id("ai-brief").fill("A winter sale, 20% off boots")
+    page.get_by_test_id("ai-draft-submit").click()
+    error = page.get_by_test_id("ai-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text(re.compile(r"not available|not answering|provider|model", re.I))
+    expect(page.get_by_test_id("ai-draft-result")).to_have_count(0)
+    screenshot(page, "email-assistant-unavailable")
+
+
+def test_another_workspace_cannot_open_a_campaign(
+    context: BrowserContext, page: Page, maily: Maily
+) -> None:
+    owner = sign_up_by_api(maily, "First")
+    made = httpx.post(
+        maily.api(f"/workspaces/{owner.workspace_id}/campaigns"),
+        headers=owner.headers,
+        json={"name": "Secret plans"},
+    )
+    assert made.status_code == 201, made.text
+    stranger = sign_up_by_api(maily, "Second")
+    signed_in(page, stranger)
+    page.goto(f"/campaigns/view/?id={made.json()['id']}")
+    expect(page.get_by_test_id("error-alert")).to_contain_text("not found")
+    page.goto(f"/reports/campaign/?id={made.json()['id']}")
+    expect(page.get_by_test_id("error-alert")).to_be_visible()
+    page.goto("/campaigns/")
+    expect(page.get_by_text("No campaigns yet")).to_be_visible()
+    expect(page.get_by_text("Secret plans")).to_have_count(0)
