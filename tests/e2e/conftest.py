@@ -74,9 +74,11 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
     pytest.fail(f"maily up was not ready within 90 s:\n{log.read_text()[-4000:]}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def maily(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Maily]:
-    """`maily up` on a free port, against its own database and the slot's Redis index."""
+    """`maily up` on a free port, against its own database and the slot's Redis index,
+    for the browser tests together (no other test runs while it does: the suite runs
+    package by package in one process)."""
     assert (WEB_OUT / "index.html").is_file(), "the web app is not built: run `make web`"
     database_url = create_database(stores, f"maily_e2e_{_worker_index()}")
     redis_url = f"{stores.redis_url.rsplit('/', 1)[0]}/{1 + _worker_index()}"
@@ -131,13 +133,13 @@ def maily(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             process.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as running:
         yield running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser

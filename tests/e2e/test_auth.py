@@ -95,3 +95,26 @@ def test_an_invited_member_accepts_and_switches_workspace(page: Page, maily: Mai
     page.goto(link.removeprefix(maily.url))
     page.get_by_role("button", name="Join the workspace").click()
     expect(page.get_by_test_id("invitation-error")).to_be_visible()
+
+
+def test_a_stale_access_token_is_refreshed_once_then_sign_in_is_asked(
+    page: Page, maily: Maily
+) -> None:
+    user = sign_up_by_api(maily)
+    page.goto("/signin/")
+    sign_in(page, user.email)
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    page.evaluate("localStorage.setItem('maily.access_token', 'no-longer-valid')")
+    page.goto("/settings/team/")
+    expect(page.get_by_test_id("members-table")).to_contain_text(user.email)
+    renewed = page.evaluate("localStorage.getItem('maily.access_token')")
+    assert renewed
+    assert renewed != "no-longer-valid"
+
+    page.evaluate(
+        "localStorage.setItem('maily.access_token', 'bad');"
+        "localStorage.setItem('maily.refresh_token', 'bad')"
+    )
+    page.goto("/settings/team/")
+    expect(page).to_have_url(re.compile(r"/signin/\?next=%2Fsettings%2Fteam%2F"))
+    assert page.evaluate("localStorage.getItem('maily.refresh_token')") is None

@@ -27,7 +27,7 @@ class WebFiles(StaticFiles):
     async def get_response(self, path: str, scope: Scope) -> Response:
         # An unknown API path answers the API's JSON 404, not a page.
         if path == "api" or path.startswith("api/"):
-            raise HTTPException(status_code=404, detail="not found")
+            raise HTTPException(status_code=404)
         return await super().get_response(path, scope)
 
 

@@ -83,7 +83,9 @@ export function TaskProgress({ events, running }: { events: AIEvent[]; running: 
 export function TaskError({ error }: { error: unknown }) {
   if (!error) return null;
   const unavailable = error instanceof ApiError && error.status === 503;
-  if (error instanceof ApiError && error.status === 404 && error.message === "not found") {
+  // A route that does not exist answers Starlette's own "Not Found" (a missing record
+  // names what is missing instead).
+  if (error instanceof ApiError && error.status === 404 && error.message.toLowerCase() === "not found") {
     return (
       <Alert color="orange" variant="light" role="alert" title="The AI assistant is not available on this server" data-testid="ai-error">
         This Maily has no AI routes yet.

@@ -52,7 +52,7 @@ export function ChecksStep({ campaignId, values }: { campaignId: string; values:
     .filter(Boolean);
 
   const checkUnavailable =
-    check.error instanceof ApiError && ((check.error.status === 404 && check.error.message === "not found") || check.error.status === 405);
+    check.error instanceof ApiError && ((check.error.status === 404 && check.error.message.toLowerCase() === "not found") || check.error.status === 405);
 
   return (
     <Stack maw={960} mt="md">
