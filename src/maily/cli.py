@@ -128,15 +128,6 @@ async def _run_role_with_checks(name: str, settings: Settings, main: RoleMain) -
         await engine.dispose()
 
 
-def _idle(name: str) -> Callable[[Settings], RoleMain]:
-    def factory(settings: Settings) -> RoleMain:
-        from maily.kit.roles import idle_until_stopped
-
-        return lambda stop: idle_until_stopped(name, stop)
-
-    return factory
-
-
 def _worker(settings: Settings) -> RoleMain:
     from maily.workers import run_worker
 

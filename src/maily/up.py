@@ -15,12 +15,11 @@ from maily.api.server import EmbeddedUvicorn, uvicorn_config
 from maily.config import Settings
 from maily.kit.db.migrate import upgrade
 from maily.kit.logging import configure_logging, get_logger
-from maily.kit.roles import idle_until_stopped, run_role
+from maily.kit.roles import run_role
 
 _log = get_logger("maily.up")
 
 FIRST_OWNER_EMAIL = "owner@example.com"
-IDLE_ROLES: tuple[str, ...] = ()
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -105,8 +104,6 @@ async def _serve_all(settings: Settings) -> None:
     roles["inbound"] = lambda event: run_inbound(settings, event)
     # The AI service over gRPC on MAILY_AI__PORT (50051 unless configured).
     roles["ai"] = lambda event: run_ai(settings, event)
-    for name in IDLE_ROLES:
-        roles[name] = lambda event, name=name: idle_until_stopped(name, event)  # type: ignore[misc]
 
     api = EmbeddedUvicorn(uvicorn_config(settings))
     tasks = [asyncio.create_task(api.serve(), name="api")]

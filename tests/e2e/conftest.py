@@ -99,6 +99,7 @@ def maily(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "MAILY_STORAGE__LOCAL_PATH": str(work / "objects"),
             "MAILY_ROLES__HEALTH_BASE_PORT": "0",
             "MAILY_INBOUND__PORT": str(free_port()),
+            "MAILY_AI__PORT": str(free_port()),
             "MAILY_RATE_LIMIT__ENABLED": "false",
             "MAILY_SCHEDULER__INTERVAL_SECONDS": "1",
             "MAILY_OBSERVABILITY__LOG_JSON": "false",

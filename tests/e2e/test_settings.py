@@ -28,6 +28,9 @@ def test_postal_address_is_saved(context: BrowserContext, page: Page, maily: Mai
     expect(page.get_by_text("Workspace saved")).to_be_visible()
     stored = httpx.get(maily.api(f"/workspaces/{user.workspace_id}"), headers=user.headers).json()
     assert stored["postal_address"] == "1 Main Street, Springfield"
+    # The transport the operator chose is shown beside it (the browser tests run on the outbox).
+    expect(page.get_by_test_id("transport-name")).to_have_text("outbox")
+    expect(page.get_by_test_id("transport-card")).to_contain_text("not delivered")
 
 
 def test_sending_domain_shows_its_dns_records_and_a_sender_is_added(

@@ -28,6 +28,7 @@ from maily.contacts.imports.endpoints import router as imports_router
 from maily.contacts.privacy.endpoints import router as privacy_router
 from maily.delivery.domains.endpoints import router as sending_domains_router
 from maily.delivery.outbox.endpoints import router as outbox_router
+from maily.delivery.transports.endpoints import router as transport_router
 from maily.delivery.webhooks.endpoints import router as bounce_webhooks_router
 from maily.kit.crypto import SecretBox, configure_secret_box
 from maily.kit.db import create_engine, create_sessionmaker
@@ -59,6 +60,7 @@ ROUTERS = [
     sending_domains_router,
     audit_router,
     outbox_router,
+    transport_router,
     webhooks_router,
     realtime_router,
     reports_router,

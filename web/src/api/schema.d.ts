@@ -1438,6 +1438,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workspaces/{workspace_id}/transport": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Transport
+         * @description The transport campaign and test mail goes out through (set by the operator).
+         */
+        get: operations["transport_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workspaces/{workspace_id}/webhook-event-types": {
         parameters: {
             query?: never;
@@ -5467,6 +5487,30 @@ export interface components {
             expires_in: number;
             /** Refresh Token */
             refresh_token: string;
+        };
+        /** TransportOut */
+        TransportOut: {
+            /**
+             * Name
+             * @enum {string}
+             */
+            name: "outbox" | "smtp" | "ses" | "postmark" | "sendgrid" | "mailgun";
+            /** Description */
+            description: string;
+            /** Destination */
+            destination: string | null;
+            /** Security */
+            security?: ("none" | "starttls" | "tls") | null;
+            /** Rate Per Second */
+            rate_per_second?: number | null;
+            /** Workspace Rate Per Second */
+            workspace_rate_per_second?: number | null;
+            /**
+             * Configured By
+             * @default environment
+             * @constant
+             */
+            configured_by?: "environment";
         };
         /** UsageByModel */
         UsageByModel: {
@@ -9748,6 +9792,38 @@ export interface operations {
                 };
                 content: {
                     "message/rfc822": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    transport_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workspace id */
+                workspace_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransportOut"];
                 };
             };
             /** @description Validation Error */

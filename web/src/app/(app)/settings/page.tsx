@@ -10,6 +10,7 @@ import { ApiError, unwrap } from "@/api/errors";
 import { useWorkspace } from "@/api/workspace";
 import { ErrorAlert } from "@/components/common/ErrorAlert";
 import { PageHeader } from "@/components/common/PageHeader";
+import { TransportCard } from "@/components/settings/TransportCard";
 
 export default function WorkspaceSettingsPage() {
   const { workspace, workspaceId } = useWorkspace();
@@ -58,6 +59,11 @@ export default function WorkspaceSettingsPage() {
           </Stack>
         </form>
       </Paper>
+      {canWrite && (
+        <Stack mt="lg">
+          <TransportCard workspaceId={workspaceId} />
+        </Stack>
+      )}
     </>
   );
 }
