@@ -100,6 +100,8 @@ def maily(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "MAILY_ROLES__HEALTH_BASE_PORT": "0",
             "MAILY_INBOUND__PORT": str(free_port()),
             "MAILY_AI__PORT": str(free_port()),
+            # The AI provider tests point a workspace at a fake model API on loopback.
+            "MAILY_AI_PROVIDERS__ALLOW_LOOPBACK": "true",
             "MAILY_RATE_LIMIT__ENABLED": "false",
             "MAILY_SCHEDULER__INTERVAL_SECONDS": "1",
             "MAILY_OBSERVABILITY__LOG_JSON": "false",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 from playwright.sync_api import BrowserContext, Page, expect
 
+from tests.ai.fakes import FakeOpenAI, Text
 from tests.e2e.conftest import Maily, User, screenshot, sign_up_by_api
 
 
@@ -125,3 +126,31 @@ def test_another_workspace_sees_none_of_it(
         maily.api(f"/workspaces/{owner.workspace_id}/sending-domains"), headers=other.headers
     )
     assert foreign.status_code in (403, 404)
+
+
+def test_an_ai_provider_is_added_and_answers_its_test_call(
+    context: BrowserContext, page: Page, maily: Maily
+) -> None:
+    user = sign_up_by_api(maily)
+    with FakeOpenAI(api_key="sk-e2e-provider-key") as fake:
+        fake.answer(Text("pong", input_tokens=5, output_tokens=1))
+        signed_in(context, page, user)
+        page.get_by_test_id("nav-settings-ai-providers").click()
+        page.get_by_test_id("ai-provider-name").fill("Local")
+        page.get_by_label("Base URL").fill(fake.base_url)
+        page.get_by_test_id("ai-provider-model").fill("fake-model")
+        page.get_by_label("API key", exact=True).fill("sk-e2e-provider-key")
+        page.get_by_test_id("ai-provider-add").click()
+        card = page.get_by_test_id("ai-provider-Local")
+        expect(card).to_be_visible()
+        card.get_by_test_id("ai-provider-test").click()
+        expect(card.get_by_test_id("ai-provider-test-result")).to_contain_text("It answered")
+        screenshot(page, "settings-ai-provider")
+        assert fake.requests[-1].headers["authorization"] == "Bearer sk-e2e-provider-key"
+    assert "sk-e2e-provider-key" not in page.content()
+    stored = httpx.get(
+        maily.api(f"/workspaces/{user.workspace_id}/ai/providers"), headers=user.headers
+    ).json()
+    assert [(p["name"], p["api_key_set"], p["api_key_last4"]) for p in stored] == [
+        ("Local", True, "-key")
+    ]

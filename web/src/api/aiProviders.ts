@@ -1,68 +1,37 @@
 // AI providers (GET/POST /ai/providers, GET/PATCH/DELETE /ai/providers/{id},
-// POST /ai/providers/{id}/test, GET /ai/usage); see docs/ai-providers.md.
-import { rawJson } from "./raw";
+// POST /ai/providers/{id}/test, GET /ai/usage) through the generated client; see
+// docs/ai-providers.md.
+import { api } from "./client";
+import { unwrap } from "./errors";
+import type { components } from "./schema";
 
-export type ProviderKind = "openai" | "anthropic";
-type Decimal = string | number;
+type Schemas = components["schemas"];
+export type Provider = Schemas["ProviderOut"];
+export type ProviderKind = Provider["kind"];
+export type ProviderInput = Schemas["ProviderCreate"];
+export type ProviderUpdate = Schemas["ProviderUpdate"];
+export type ProviderTest = Schemas["ProviderTestOut"];
+export type UsageReport = Schemas["UsageReport"];
 
-export type Provider = {
-  id: string;
-  name: string;
-  kind: ProviderKind;
-  base_url: string;
-  model: string;
-  api_key_set: boolean;
-  api_key_last4: string | null;
-  priority: number;
-  enabled: boolean;
-  input_price_per_mtok: Decimal;
-  output_price_per_mtok: Decimal;
-  timeout_seconds: number;
-  created_at: string;
-  updated_at: string;
-};
-
-export type ProviderInput = {
-  name: string;
-  kind: ProviderKind;
-  base_url?: string | null;
-  model: string;
-  api_key?: string | null;
-  priority?: number;
-  enabled?: boolean;
-  input_price_per_mtok?: Decimal;
-  output_price_per_mtok?: Decimal;
-  timeout_seconds?: number;
-};
-
-export type ProviderUpdate = Partial<Omit<ProviderInput, "kind">>;
-
-export type ProviderTest = {
-  ok: boolean;
-  message: string;
-  model: string | null;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-};
-
-export type UsageTotals = { requests: number; input_tokens: number; output_tokens: number; cost_usd: number };
-export type UsageReport = {
-  start: string;
-  end: string;
-  total: UsageTotals;
-  days: (UsageTotals & { day: string })[];
-  models: (UsageTotals & { provider_id: string | null; provider_name: string; model: string })[];
-};
-
-const base = (workspaceId: string) => `/api/v1/workspaces/${workspaceId}/ai`;
+const inWorkspace = (workspace_id: string) => ({ params: { path: { workspace_id } } });
+const provider = (workspace_id: string, ai_provider_id: string) => ({
+  params: { path: { workspace_id, ai_provider_id } },
+});
 
 export const aiProviders = {
-  list: (ws: string) => rawJson<Provider[]>("GET", `${base(ws)}/providers`),
-  create: (ws: string, body: ProviderInput) => rawJson<Provider>("POST", `${base(ws)}/providers`, body),
-  update: (ws: string, id: string, body: ProviderUpdate) => rawJson<Provider>("PATCH", `${base(ws)}/providers/${id}`, body),
-  remove: (ws: string, id: string) => rawJson<void>("DELETE", `${base(ws)}/providers/${id}`),
-  test: (ws: string, id: string) => rawJson<ProviderTest>("POST", `${base(ws)}/providers/${id}/test`),
+  list: (ws: string) => unwrap(api.GET("/api/v1/workspaces/{workspace_id}/ai/providers", inWorkspace(ws))),
+  create: (ws: string, body: ProviderInput) =>
+    unwrap(api.POST("/api/v1/workspaces/{workspace_id}/ai/providers", { ...inWorkspace(ws), body })),
+  update: (ws: string, id: string, body: ProviderUpdate) =>
+    unwrap(api.PATCH("/api/v1/workspaces/{workspace_id}/ai/providers/{ai_provider_id}", { ...provider(ws, id), body })),
+  remove: (ws: string, id: string) =>
+    unwrap(api.DELETE("/api/v1/workspaces/{workspace_id}/ai/providers/{ai_provider_id}", provider(ws, id))),
+  test: (ws: string, id: string) =>
+    unwrap(api.POST("/api/v1/workspaces/{workspace_id}/ai/providers/{ai_provider_id}/test", provider(ws, id))),
   usage: (ws: string, start: string, end: string) =>
-    rawJson<UsageReport>("GET", `${base(ws)}/usage?start=${encodeURIComponent(start)}&end=${encodeURIComponent(end)}`),
+    unwrap(
+      api.GET("/api/v1/workspaces/{workspace_id}/ai/usage", {
+        params: { path: { workspace_id: ws }, query: { start, end } },
+      }),
+    ),
 };

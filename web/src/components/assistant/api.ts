@@ -4,9 +4,11 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback, useRef, useState } from "react";
 
+import { api } from "@/api/client";
+import { unwrap } from "@/api/errors";
 import { useWorkspaceId } from "@/api/workspace";
 
-import { postStream, requestJson } from "./http";
+import { postStream } from "./http";
 
 export type AIEvent = { task_id?: string; seq?: number; kind: string; agent?: string; message: string; data?: Record<string, unknown> | null };
 export type CheckFinding = { check: string; severity: "error" | "warning"; message: string; where?: string };
@@ -115,9 +117,13 @@ export function useSuggestions(status?: string) {
   return useQuery({
     queryKey: ["ai", ws, "suggestions", status ?? "all"],
     queryFn: () =>
-      requestJson<{ items: Suggestion[]; next_cursor: string | null }>(
-        "GET",
-        `/api/v1/workspaces/${ws}/ai/suggestions?limit=100${status ? `&status=${status}` : ""}`,
+      unwrap(
+        api.GET("/api/v1/workspaces/{workspace_id}/ai/suggestions", {
+          params: {
+            path: { workspace_id: ws },
+            query: { limit: 100, status: status as "ready" | "accepted" | "discarded" | undefined },
+          },
+        }),
       ),
   });
 }
@@ -127,10 +133,12 @@ export function useAcceptSuggestion() {
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn: ({ id, subject_index, name }: { id: string; subject_index?: number; name?: string }) =>
-      requestJson<{ template_id: string; suggestion: Suggestion }>("POST", `/api/v1/workspaces/${ws}/ai/suggestions/${id}/accept`, {
-        subject_index,
-        name: name?.trim() || undefined,
-      }),
+      unwrap(
+        api.POST("/api/v1/workspaces/{workspace_id}/ai/suggestions/{suggestion_id}/accept", {
+          params: { path: { workspace_id: ws, suggestion_id: id } },
+          body: { subject_index, name: name?.trim() || undefined },
+        }),
+      ),
     onSuccess: () => {
       void queryClient.invalidateQueries({ queryKey: ["ai", ws, "suggestions"] });
       void queryClient.invalidateQueries({ queryKey: ["templates", ws, "list"] });
@@ -142,7 +150,12 @@ export function useDiscardSuggestion() {
   const ws = useWorkspaceId();
   const queryClient = useQueryClient();
   return useMutation({
-    mutationFn: (id: string) => requestJson<Suggestion>("POST", `/api/v1/workspaces/${ws}/ai/suggestions/${id}/discard`),
+    mutationFn: (id: string) =>
+      unwrap(
+        api.POST("/api/v1/workspaces/{workspace_id}/ai/suggestions/{suggestion_id}/discard", {
+          params: { path: { workspace_id: ws, suggestion_id: id } },
+        }),
+      ),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: ["ai", ws, "suggestions"] }),
   });
 }

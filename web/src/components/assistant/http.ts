@@ -1,28 +1,8 @@
 "use client";
-// Calls to endpoints the generated client does not know yet (the AI API, the content
-// check): the same session, token refresh and error shape as the typed client.
+// The AI tasks' Server-Sent Events: openapi-fetch reads whole bodies, so the stream is
+// read here, with the same session, token refresh and error shape as the typed client.
 import { API_BASE, authedFetch } from "@/api/client";
 import { toApiError } from "@/api/errors";
-
-export async function requestJson<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-  const response = await authedFetch(
-    new Request(`${API_BASE}${path}`, {
-      method,
-      headers: body === undefined ? { Accept: "application/json" } : { "Content-Type": "application/json", Accept: "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal,
-    }),
-  );
-  const text = await response.text();
-  let parsed: unknown = null;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    parsed = null;
-  }
-  if (!response.ok) throw toApiError(response.status, parsed);
-  return parsed as T;
-}
 
 export type SseEvent = { event: string; data: unknown };
 

@@ -147,7 +147,7 @@ export function ChecksStep({ campaignId, values }: { campaignId: string; values:
                 </Text>
               )}
             </Group>
-            {check.data.findings.length ? (
+            {check.data.findings?.length ? (
               <List size="sm" spacing={2}>
                 {check.data.findings.map((f, i) => (
                   <List.Item key={i}>
@@ -162,7 +162,7 @@ export function ChecksStep({ campaignId, values }: { campaignId: string; values:
             ) : (
               <Text size="sm">No findings.</Text>
             )}
-            {check.data.spam?.rules.length ? (
+            {check.data.spam?.rules?.length ? (
               <Text size="xs" c="dimmed">
                 Rules: {check.data.spam.rules.map((r) => `${r.name} (${r.score})`).join(", ")}
               </Text>

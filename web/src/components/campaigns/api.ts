@@ -6,7 +6,6 @@ import { api } from "@/api/client";
 import { unwrap } from "@/api/errors";
 import type { Schemas } from "@/api/types";
 import { useWorkspaceId } from "@/api/workspace";
-import { requestJson } from "@/components/assistant/http";
 
 export type CampaignOut = Schemas["CampaignOut"];
 export type CampaignStatus = CampaignOut["status"];
@@ -231,6 +230,11 @@ export function useContentCheck() {
   const ws = useWorkspaceId();
   return useMutation({
     mutationFn: (body: { subject: string; preheader?: string; template_id?: string; mjml?: string }) =>
-      requestJson<CheckReport>("POST", `/api/v1/workspaces/${ws}/content-check`, body),
+      unwrap(
+        api.POST("/api/v1/workspaces/{workspace_id}/content-check", {
+          params: { path: { workspace_id: ws } },
+          body,
+        }),
+      ),
   });
 }

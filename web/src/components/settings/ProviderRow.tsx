@@ -103,7 +103,7 @@ export function ProviderRow({ provider, workspaceId, canManage, above, below }: 
         {test.data ? (
           <Alert color={test.data.ok ? "teal" : "red"} title={test.data.ok ? "It answered" : "It did not answer"} data-testid="ai-provider-test-result">
             {test.data.message}
-            {test.data.ok ? ` (${test.data.model ?? provider.model}, ${test.data.input_tokens + test.data.output_tokens} tokens)` : ""}
+            {test.data.ok ? ` (${test.data.model ?? provider.model}, ${(test.data.input_tokens ?? 0) + (test.data.output_tokens ?? 0)} tokens)` : ""}
           </Alert>
         ) : null}
         <ErrorAlert error={test.error ?? update.error ?? swap.error ?? remove.error} />
