@@ -24,6 +24,8 @@ METRIC_MODULES = (
     "maily.analytics.stream",
     "maily.ops.backlog",
     "maily.tracking.metrics",
+    "maily.ai.server",
+    "maily.ai.providers.usage",
 )
 # Labels Prometheus adds to every scraped series.
 TARGET_LABELS = frozenset(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from prometheus_client import REGISTRY
 from pydantic_ai import Agent
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,6 +17,10 @@ from maily.models import AIUsage
 from tests.ai.conftest import FAKE_OPENAI_KEY
 from tests.ai.fakes import Failure, FakeAnthropic, FakeOpenAI, Text
 from tests.ai.providers.support import add_provider, new_workspace
+
+
+def exported(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def sink_on(connection: AsyncConnection) -> DatabaseUsageSink:
@@ -64,6 +69,9 @@ async def test_each_call_is_counted_and_priced_once(
 
     sink = sink_on(connection)
     messages = first.new_messages() + second.new_messages()
+    openai_in = dict(provider="openai", task_kind="subject_lines", direction="input")
+    tokens_before = exported("maily_ai_tokens_total", **openai_in)
+    calls_before = exported("maily_ai_calls_total", provider="anthropic", task_kind="subject_lines")
     usage = await sink.record(workspace_id, "subject_lines", messages)
     assert usage.requests == 2
     assert (usage.input_tokens, usage.output_tokens) == (5000, 1200)
@@ -74,6 +82,10 @@ async def test_each_call_is_counted_and_priced_once(
     # The same messages again (a retried record, or history passed along) add nothing.
     again = await sink.record(workspace_id, "subject_lines", messages)
     assert again == usage
+    # ... to the Prometheus counters either: each call is exported once.
+    assert exported("maily_ai_tokens_total", **openai_in) - tokens_before == 1000
+    calls = exported("maily_ai_calls_total", provider="anthropic", task_kind="subject_lines")
+    assert calls - calls_before == 1
     rows = (
         (await session.execute(select(AIUsage).where(AIUsage.workspace_id == workspace_id)))
         .scalars()

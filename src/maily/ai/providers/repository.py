@@ -71,18 +71,18 @@ class UsageRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add_calls(self, rows: Sequence[dict[str, Any]]) -> int:
+    async def add_calls(self, rows: Sequence[dict[str, Any]]) -> set[str]:
         """Store model calls; a call already stored (same workspace and call_key) is
-        skipped. Returns how many were new."""
+        skipped. Returns the call keys that were new."""
         if not rows:
-            return 0
+            return set()
         query = (
             insert(AIUsage)
             .values(list(rows))
             .on_conflict_do_nothing(index_elements=["workspace_id", "call_key"])
-            .returning(AIUsage.id)
+            .returning(AIUsage.call_key)
         )
-        return len((await self.session.execute(query)).all())
+        return set((await self.session.execute(query)).scalars())
 
     async def by_day(
         self, workspace_id: uuid.UUID, start: datetime, end: datetime

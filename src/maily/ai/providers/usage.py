@@ -11,6 +11,7 @@ from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
+from prometheus_client import Counter
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -57,6 +58,36 @@ def match_provider(response: ModelResponse, providers: Sequence[AIProvider]) -> 
     return None
 
 
+AI_CALLS = Counter(
+    "maily_ai_calls",
+    "Model calls recorded, by provider kind and task kind (each call once, however often "
+    "it is recorded).",
+    ["provider", "task_kind"],
+)
+AI_TOKENS = Counter(
+    "maily_ai_tokens",
+    "Tokens of recorded model calls, by provider kind, task kind and direction.",
+    ["provider", "task_kind", "direction"],
+)
+AI_COST = Counter(
+    "maily_ai_cost_usd",
+    "What recorded model calls cost at their providers' prices, in US dollars.",
+    ["provider", "task_kind"],
+)
+
+
+def _count(rows: Sequence[dict[str, Any]], kinds: Sequence[str], new: set[str]) -> None:
+    """Export the calls stored now (not those recorded before) as Prometheus counters."""
+    for row, kind in zip(rows, kinds, strict=True):
+        if row["call_key"] not in new:
+            continue
+        task_kind = row["task_kind"]
+        AI_CALLS.labels(kind, task_kind).inc()
+        AI_TOKENS.labels(kind, task_kind, "input").inc(row["input_tokens"])
+        AI_TOKENS.labels(kind, task_kind, "output").inc(row["output_tokens"])
+        AI_COST.labels(kind, task_kind).inc(float(row["cost_usd"]))
+
+
 def call_key(response: ModelResponse) -> str:
     """A digest of the response: the same response recorded twice is one call."""
     return hashlib.sha256(ModelMessagesTypeAdapter.dump_json([response])).hexdigest()
@@ -74,6 +105,7 @@ async def record_usage(
         return Usage()
     providers = await ProviderRepository(session).list(workspace_id)
     rows: list[dict[str, Any]] = []
+    kinds: list[str] = []  # each row's provider kind, for the metrics
     total_in = total_out = 0
     total_cost = Decimal(0)
     models: list[str] = []
@@ -101,13 +133,14 @@ async def record_usage(
                 "at": at,
             }
         )
+        kinds.append(provider.kind if provider else (response.provider_name or "unknown"))
         total_in += input_tokens
         total_out += output_tokens
         total_cost += cost
         label = f"{response.provider_name or (provider.kind if provider else '?')}:{model}"
         if label not in models:
             models.append(label)
-    await UsageRepository(session).add_calls(rows)
+    _count(rows, kinds, await UsageRepository(session).add_calls(rows))
     return Usage(
         requests=len(responses),
         input_tokens=total_in,
