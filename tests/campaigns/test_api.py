@@ -125,6 +125,8 @@ async def test_references_and_fields_are_checked(api: Api) -> None:
             "name": "X",
             "schedule": {"send_mode": "local_time", "local_send_at": "2026-12-24T09:00:00Z"},
         },
+        # An offset is refused in every mode: the value is kept for a later switch.
+        {"name": "X", "schedule": {"local_send_at": "2026-12-24T09:00:00Z"}},
         {"name": "X", "ab_test": {"variants": [{"subject": "only one"}]}},
         {"name": "X", "ab_test": {"variants": [{"subject": str(i)} for i in range(6)]}},
         {"name": "X", "ab_test": {"variants": [{"subject": "a"}, {}]}},

@@ -75,7 +75,9 @@ async def test_only_the_lock_holder_acts_and_another_takes_over_when_it_dies(
     # The holder dies: its connection goes, and the lock with it.
     pid = await first.lock_backend_pid()
     async with engine.connect() as conn:
-        await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        # With a timeout, pg_terminate_backend waits until the backend has exited (and
+        # its advisory lock is released); without one it only sends the signal.
+        await conn.execute(text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid})
         await conn.commit()
     report = await second.tick()
     assert report is not None

@@ -73,11 +73,11 @@ class Schedule(Schema):
             raise ValueError("send_mode 'at' needs send_at")
         if self.send_at is not None and self.send_at.tzinfo is None:
             raise ValueError("send_at needs a timezone offset (or Z)")
-        if self.send_mode == "local_time":
-            if self.local_send_at is None:
-                raise ValueError("send_mode 'local_time' needs local_send_at")
-            if self.local_send_at.tzinfo is not None:
-                raise ValueError("local_send_at is a wall-clock time: leave out the offset")
+        # Checked in every mode: it is stored as given, and read when the mode changes.
+        if self.local_send_at is not None and self.local_send_at.tzinfo is not None:
+            raise ValueError("local_send_at is a wall-clock time: leave out the offset")
+        if self.send_mode == "local_time" and self.local_send_at is None:
+            raise ValueError("send_mode 'local_time' needs local_send_at")
         return self
 
 
