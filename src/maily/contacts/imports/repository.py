@@ -35,7 +35,11 @@ class ImportRepository:
         return contact_import
 
     async def get(self, workspace_id: uuid.UUID, import_id: uuid.UUID) -> ContactImport | None:
-        return await self.session.get(ContactImport, (workspace_id, import_id))
+        # Always read the row: the job changes it in transactions of its own, and a copy
+        # left in the session by an earlier step may be stale or expired.
+        return await self.session.get(
+            ContactImport, (workspace_id, import_id), populate_existing=True
+        )
 
     async def reload(self, contact_import: ContactImport) -> None:
         await self.session.refresh(contact_import)
