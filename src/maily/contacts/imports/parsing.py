@@ -21,7 +21,7 @@ from maily.contacts.addresses import ROLE_LOCAL_PARTS, InvalidAddress, normalize
 from maily.contacts.fields import MAX_TEXT, FieldSpec, FieldType, InvalidFieldValue, coerce
 from maily.contacts.imports.mapping import ColumnPlan
 from maily.contacts.imports.sniffing import jsonl_cell
-from maily.kit.db.base import new_uuid
+from maily.kit.db.base import new_uuid_run
 
 __all__ = [
     "BATCH_ROWS",
@@ -233,7 +233,7 @@ class RowChecker:
         row_no = batch.first_row - 1
         # Contact ids are made here rather than by the merge: a UUIDv7 per row in SQL
         # cost the single-threaded merge more than the counter below costs this loop.
-        next_id = _uuid7_block()
+        next_id = new_uuid_run(max(len(batch.rows), 1))
         for cells in batch.rows:
             row_no += 1
             if len(cells) < width:
@@ -350,13 +350,6 @@ class RowChecker:
             self._warn(problems, row_no, str(len(found)), f"more than {MAX_TAGS} tags")
             return list(found)[:MAX_TAGS]
         return list(found) or None
-
-
-def _uuid7_block() -> int:
-    """The first of a run of UUIDv7s (as an int) sharing a timestamp and counting up
-    from a random start, as RFC 9562 allows for monotonic ids (its method 2). The top
-    bit of the random part is cleared so a run can never carry into the variant."""
-    return new_uuid().int & ~(1 << 61)
 
 
 def _json_converter(spec: FieldSpec) -> Callable[[str], str]:

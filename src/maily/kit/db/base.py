@@ -33,6 +33,18 @@ def new_uuid() -> uuid.UUID:
 
     Monotonic within a process (RFC 9562, 6.2): ids made in the same millisecond follow
     each other in the order they were made, so "newest first by id" holds for them too."""
+    return uuid.UUID(int=new_uuid_run(1))
+
+
+_RAND_B = (1 << 62) - 1
+
+
+def new_uuid_run(count: int) -> int:
+    """The first (as an int) of `count` consecutive UUIDv7s, all reserved: `first + i`
+    for i < count is a valid id that neither `new_uuid` nor another run in this process
+    hands out again (RFC 9562's method 2, a counter in the random bits)."""
+    if count < 1:
+        raise ValueError("a run holds at least one id")
     global _last_uuid
     ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")
@@ -40,17 +52,20 @@ def new_uuid() -> uuid.UUID:
     value |= 0x7 << 76  # version
     value |= ((rand >> 62) & 0xFFF) << 64  # rand_a
     value |= 0b10 << 62  # RFC 9562 variant
-    value |= rand & ((1 << 62) - 1)  # rand_b
+    # A fresh run starts in the lower half of rand_b, so counting up from it does not
+    # reach the variant bits.
+    value |= rand & (_RAND_B >> 1 if count > 1 else _RAND_B)
     with _uuid_lock:
         if value <= _last_uuid:
             # The same millisecond with lower random bits (or the clock stepped back):
-            # one past the last id. A carry out of rand_b is moved past the variant
-            # bits into rand_a.
+            # one past the last id.
             value = _last_uuid + 1
-            if (value >> 62) & 0b11 != 0b10:
-                value = ((value & ~(0b11 << 62)) | (0b10 << 62)) + (1 << 64)
-        _last_uuid = value
-    return uuid.UUID(int=value)
+        if (value & _RAND_B) + count - 1 > _RAND_B or (value >> 62) & 0b11 != 0b10:
+            # The run would carry out of rand_b: start it at the next rand_a, keeping
+            # the variant bits.
+            value = ((value >> 64) + 1) << 64 | (0b10 << 62)
+        _last_uuid = value + count - 1
+    return value
 
 
 class UUIDMixin:
