@@ -71,6 +71,7 @@ def test_the_alerts_the_product_needs_are_there(groups: list[dict[str, Any]]) ->
         "MailyTrackingEventsLost",
         "MailyTrackingDown",
         "MailyWebhooksDown",
+        "MailyAITasksFailing",
     } <= set(found)
     for name, rule in found.items():
         assert rule["labels"]["severity"] in {"warning", "critical"}, name
