@@ -309,7 +309,9 @@ class World:
         async with transaction(self.sessionmaker) as session:
             await session.execute(text(sql), {"w": self.workspace_id, **params})
 
-    async def add_event(self, name: str, campaign_id: uuid.UUID, type_: str) -> None:
+    async def add_event(
+        self, name: str, campaign_id: uuid.UUID, type_: str, *, machine: str | None = None
+    ) -> None:
         async with transaction(self.sessionmaker) as session:
             session.add(
                 Event(
@@ -318,6 +320,7 @@ class World:
                     contact_id=self.contacts[name],
                     campaign_id=campaign_id,
                     type=type_,
+                    machine=machine,
                 )
             )
 

@@ -154,11 +154,14 @@ async def test_the_ab_winner_is_picked_by_the_metric_and_gets_the_rest(
     by_variant: dict[str | None, list[str]] = {}
     for name, row in rows.items():
         by_variant.setdefault(row.variant, []).append(name)
-    # B gets more clicks; A more opens (which this test does not count).
+    # B gets more clicks; A more opens (which this test does not count), and more
+    # clicks by a link scanner (which no test counts).
     for name in by_variant["B"][:4]:
         await world.add_event(name, campaign_id, "click")
     for name in by_variant["A"][:2]:
         await world.add_event(name, campaign_id, "click")
+    for name in by_variant["A"][2:]:
+        await world.add_event(name, campaign_id, "click", machine="scanner")
     for name in by_variant["A"]:
         await world.add_event(name, campaign_id, "open")
 

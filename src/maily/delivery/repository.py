@@ -494,8 +494,10 @@ class DeliveryRepository:
     async def variant_engagement(
         self, workspace_id: uuid.UUID, campaign_id: uuid.UUID, event_type: str
     ) -> dict[str, tuple[int, int]]:
-        """Per test variant: messages sent, and how many of their contacts have an
-        `event_type` event ('open', 'click') of this campaign."""
+        """Per test variant: messages sent, and how many of their contacts have a
+        human `event_type` event ('open', 'click') of this campaign. Opens by privacy
+        proxies and clicks by link scanners are left out: they say nothing about which
+        subject or content people preferred."""
         engaged = (
             exists()
             .where(
@@ -503,6 +505,7 @@ class DeliveryRepository:
                 Event.campaign_id == Delivery.campaign_id,
                 Event.contact_id == Delivery.contact_id,
                 Event.type == event_type,
+                Event.machine.is_(None),
             )
             .correlate(Delivery)
         )
