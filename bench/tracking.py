@@ -2,7 +2,9 @@
 process (granian + uvloop, real Redis), on the open pixel and the click redirect with
 many different valid tokens (a Lua script picks one per request from a token list), and
 in the same run on `/t/bare`, the same GIF from the same server with no token and no
-event: the ceiling of the server itself.
+event: the ceiling of the server itself. Every run picks its paths with the same Lua
+script (the bare run's carry a token in a query string the endpoint ignores), so the
+load generator, which shares the cores with the server, costs the same in each.
 
 Builds a throwaway database on MAILY_DATABASE_URL's server (migrated to head; dropped at
 the end unless --keep) holding one workspace, a sent campaign with one delivery (and
@@ -406,9 +408,17 @@ def main() -> None:
                 for d in deliveries
             )
         )
+        # The bare run picks its paths through the same Lua script, so wrk (which
+        # shares the machine's cores with the server) does the same work per request
+        # in every run: `/t/bare?<token>`, a request of the open's size whose query the
+        # bare endpoint ignores.
+        bares = work / "bares.txt"
+        bares.write_text("".join(f"/t/bare?{signer.sign_open(d)}.gif\n" for d in deliveries))
         open_script, click_script = work / "opens.lua", work / "clicks.lua"
+        bare_script = work / "bares.lua"
         open_script.write_text(PICKER % opens)
         click_script.write_text(PICKER % clicks)
+        bare_script.write_text(PICKER % bares)
 
         port = args.port or free_port()
         health_port = free_port()
@@ -460,7 +470,7 @@ def main() -> None:
         log(f"clicks for {args.duration} s")
         clicked = run_wrk(wrk, base, args, args.duration, click_script, server=watched)
         log(f"bare for {args.duration} s")
-        bare = run_wrk(wrk, base, args, args.duration, None, "/t/bare", server=watched)
+        bare = run_wrk(wrk, base, args, args.duration, bare_script, "/t/bare", server=watched)
         load_after = os.getloadavg()
         metrics = httpx.get(f"http://127.0.0.1:{health_port}/metrics", timeout=5).text
         batches = sum(
