@@ -19,6 +19,8 @@ from maily.delivery.sender import run_sender
 from maily.delivery.transports.base import Outcome, SendResult
 from maily.kit.db import transaction
 from maily.models import Contact, SuppressionEntry
+from maily.segments.compiler import segment_predicate
+from maily.segments.schemas import SegmentRules
 from tests.campaigns.support import World
 
 
@@ -208,6 +210,52 @@ async def test_a_bounce_suppresses_the_address_and_marks_the_contact(world: Worl
     # The next campaign leaves the address out from the start.
     second = await world.campaign()
     assert set(await world.rows(second)) == {"ann"}
+
+
+async def test_a_send_sets_the_contacts_last_send_and_count(world: World) -> None:
+    await world.add_contacts(["ann", "bob", "cat"], lists=["news"])
+    world.transport.answer("bob@example.com", SendResult(Outcome.bounced, 550, "no such user"))
+    first = await world.campaign()
+    await world.drain(world.sender())
+    second = await world.campaign()
+    await world.drain(world.sender())
+    assert {r.status for r in (await world.rows(second)).values()} == {"sent"}
+
+    async with transaction(world.sessionmaker) as session:
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT email, sends_count, last_sent_at, now() - last_sent_at < "
+                    "interval '1 minute' AS recent FROM contacts WHERE workspace_id = :w"
+                ),
+                {"w": world.workspace_id},
+            )
+        ).all()
+        sent_at = (
+            await session.execute(
+                text("SELECT max(sent_at) FROM deliveries WHERE campaign_id = :c"), {"c": second}
+            )
+        ).scalar_one()
+    by_email = {row.email: row for row in rows}
+    # Ann and Cat got both campaigns; Bob's first message bounced, so he got none.
+    assert {email: row.sends_count for email, row in by_email.items()} == {
+        "ann@example.com": 2,
+        "bob@example.com": 0,
+        "cat@example.com": 2,
+    }
+    assert by_email["bob@example.com"].last_sent_at is None
+    assert by_email["ann@example.com"].recent
+    assert by_email["ann@example.com"].last_sent_at >= sent_at
+    # The segment rule "received any campaign within a day" reads that column.
+    rules = SegmentRules.model_validate({"event": "received", "within_days": 1})
+    async with transaction(world.sessionmaker) as session:
+        received = (
+            await session.scalars(
+                select(Contact.email).where(segment_predicate(world.workspace_id, rules, {}))
+            )
+        ).all()
+    assert sorted(received) == ["ann@example.com", "cat@example.com"]
+    assert (await world.rows(first))["bob"].status == "bounced"
 
 
 async def test_an_unknown_outcome_is_never_sent_again(world: World) -> None:

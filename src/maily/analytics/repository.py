@@ -169,20 +169,32 @@ _SET_FIRSTS = text(
     """
 )
 
-# A person's latest open and click never move back; the counts only grow.
+# A person's latest open and click never move back; the counts only grow. The rows
+# are locked in key order, as the senders lock them to record sends, so a consumer
+# batch and a send batch touching the same contacts wait for each other instead of
+# deadlocking.
 _CONTACTS = text(
     """
+    WITH u AS (
+        SELECT * FROM unnest(
+            CAST(:workspace_ids AS uuid[]), CAST(:ids AS uuid[]),
+            CAST(:last_open_ats AS timestamptz[]), CAST(:last_click_ats AS timestamptz[]),
+            CAST(:opens AS integer[]), CAST(:clicks AS integer[])
+        ) AS u(workspace_id, id, last_open_at, last_click_at, opens, clicks)
+    ), locked AS (
+        SELECT c.workspace_id, c.id, u.last_open_at, u.last_click_at, u.opens, u.clicks
+          FROM contacts AS c
+          JOIN u ON c.workspace_id = u.workspace_id AND c.id = u.id
+         ORDER BY c.workspace_id, c.id
+           FOR NO KEY UPDATE OF c
+    )
     UPDATE contacts AS c
-       SET last_open_at = greatest(c.last_open_at, u.last_open_at),
-           last_click_at = greatest(c.last_click_at, u.last_click_at),
-           opens_count = c.opens_count + u.opens,
-           clicks_count = c.clicks_count + u.clicks
-      FROM unnest(
-          CAST(:workspace_ids AS uuid[]), CAST(:ids AS uuid[]),
-          CAST(:last_open_ats AS timestamptz[]), CAST(:last_click_ats AS timestamptz[]),
-          CAST(:opens AS integer[]), CAST(:clicks AS integer[])
-      ) AS u(workspace_id, id, last_open_at, last_click_at, opens, clicks)
-     WHERE c.workspace_id = u.workspace_id AND c.id = u.id
+       SET last_open_at = greatest(c.last_open_at, l.last_open_at),
+           last_click_at = greatest(c.last_click_at, l.last_click_at),
+           opens_count = c.opens_count + l.opens,
+           clicks_count = c.clicks_count + l.clicks
+      FROM locked AS l
+     WHERE c.workspace_id = l.workspace_id AND c.id = l.id
     """
 )
 

@@ -78,6 +78,7 @@ class Recorded:
     workspace_id: uuid.UUID
     campaign_id: uuid.UUID
     status: str
+    contact_id: uuid.UUID | None = None
 
 
 def _wave(campaign: Campaign) -> ColumnElement[datetime]:
@@ -411,7 +412,48 @@ class DeliveryRepository:
         ]
         if bounced:
             await self._suppress_bounced(bounced)
-        return [Recorded(row.workspace_id, row.campaign_id, row.status) for row in written]
+        return [
+            Recorded(row.workspace_id, row.campaign_id, row.status, row.contact_id)
+            for row in written
+        ]
+
+    # A contact's last send and send count, for the "received" segment rule and the
+    # contact's page. The rows are locked in key order (as the analytics consumer
+    # locks them), so two batches touching the same contacts wait rather than deadlock.
+    _TOUCH_CONTACTS = text(
+        """
+        WITH sent AS (
+            SELECT workspace_id, contact_id, count(*) AS sends
+              FROM unnest(CAST(:workspace_ids AS uuid[]), CAST(:contact_ids AS uuid[]))
+                   AS u(workspace_id, contact_id)
+             GROUP BY 1, 2
+        ), locked AS (
+            SELECT c.workspace_id, c.id, s.sends
+              FROM contacts AS c
+              JOIN sent AS s ON c.workspace_id = s.workspace_id AND c.id = s.contact_id
+             ORDER BY c.workspace_id, c.id
+               FOR NO KEY UPDATE OF c
+        )
+        UPDATE contacts AS c
+           SET last_sent_at = greatest(c.last_sent_at, now()),
+               sends_count = c.sends_count + l.sends
+          FROM locked AS l
+         WHERE c.workspace_id = l.workspace_id AND c.id = l.id
+        """
+    )
+
+    async def touch_contacts(self, sent: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
+        """Record a send on each (workspace id, contact id): last_sent_at and
+        sends_count. Its own transaction, after the outcomes are committed: a failure
+        here must never undo a recorded send (that would send the message again)."""
+        if sent:
+            await self.session.execute(
+                self._TOUCH_CONTACTS,
+                {
+                    "workspace_ids": [workspace_id for workspace_id, _ in sent],
+                    "contact_ids": [contact_id for _, contact_id in sent],
+                },
+            )
 
     # The rollups' `sent` counters (per campaign, hour and variant; per domain), in the
     # result write's own transaction so a count exists exactly when its send is recorded.

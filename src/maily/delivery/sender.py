@@ -37,6 +37,7 @@ from opentelemetry.context import Context
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Histogram
 from redis.asyncio import Redis
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from maily.campaigns.content import content_of
@@ -58,7 +59,7 @@ from maily.delivery.ledger import (
     outcome_to_row,
 )
 from maily.delivery.parts import DeliveryParts, build_delivery_parts
-from maily.delivery.repository import DeliveryRepository, Lease, LeasedRow
+from maily.delivery.repository import DeliveryRepository, Lease, LeasedRow, Recorded
 from maily.delivery.transports.base import Outcome, OutgoingMessage, SendResult, Transport
 from maily.kit.db import AsyncSession, create_engine, create_sessionmaker, transaction
 from maily.kit.logging import get_logger
@@ -228,9 +229,27 @@ class Sender:
             for row in recorded:
                 changes[(row.workspace_id, row.campaign_id)][row.status] += 1
                 report.outcomes[row.status] += 1
+            await self._touch_contacts(recorded)
         for (workspace_id, campaign_id), counts in changes.items():
             await self.publisher.changed(workspace_id, campaign_id, counts)
         return report
+
+    async def _touch_contacts(self, recorded: list[Recorded]) -> None:
+        """The sent rows' contacts get their last send and count, after the outcomes
+        are committed. Losing this (the database went away in between) costs a stale
+        last_sent_at, never a second message, so it is logged and not retried."""
+        sent = [
+            (row.workspace_id, row.contact_id)
+            for row in recorded
+            if row.status == DeliveryStatus.sent and row.contact_id is not None
+        ]
+        if not sent:
+            return
+        try:
+            async with transaction(self.sessionmaker) as session:
+                await DeliveryRepository(session).touch_contacts(sent)
+        except (SQLAlchemyError, OSError) as exc:
+            _log.warning("contacts' last send not recorded", contacts=len(sent), error=str(exc))
 
     def _batch_spans(
         self, rows: Sequence[LeasedRow], prepared: dict[uuid.UUID, _Prepared], started: int
