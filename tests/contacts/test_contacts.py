@@ -65,6 +65,32 @@ async def test_update_and_delete(client: httpx.AsyncClient, account: Account) ->
     assert (await client.get(url, headers=account.headers)).status_code == 404
 
 
+async def test_an_unknown_time_zone_or_a_malformed_locale_is_refused_in_words(
+    client: httpx.AsyncClient, account: Account
+) -> None:
+    refused = await client.post(
+        f"{base(account)}/contacts",
+        headers=account.headers,
+        json={"email": "tz@example.com", "timezone": "Mars/Olympus_Mons"},
+    )
+    assert refused.status_code == 422
+    assert "not an IANA time zone name" in refused.text
+    assert "Mars/Olympus_Mons" in refused.text
+    contact = await add(client, account, "tz@example.com", timezone=" America/New_York ")
+    assert contact["timezone"] == "America/New_York"
+    url = f"{base(account)}/contacts/{contact['id']}"
+    bad_locale = await client.patch(url, headers=account.headers, json={"locale": "english!"})
+    assert bad_locale.status_code == 422
+    assert "is not a locale" in bad_locale.text
+    bad_zone = await client.patch(url, headers=account.headers, json={"timezone": "Nowhere"})
+    assert bad_zone.status_code == 422
+    # Nothing was changed by the refused updates.
+    kept = (await client.get(url, headers=account.headers)).json()
+    assert (kept["timezone"], kept["locale"]) == ("America/New_York", None)
+    patched = await client.patch(url, headers=account.headers, json={"locale": "pt-BR"})
+    assert patched.json()["locale"] == "pt-BR"
+
+
 async def test_search(client: httpx.AsyncClient, account: Account) -> None:
     h = account.headers
     await client.post(

@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated, Literal
-from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from maily.campaigns.states import CampaignStatus
-from maily.kit.schemas import ORMSchema, Schema
+from maily.kit.schemas import ORMSchema, Schema, Timezone
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 # Header text: no line breaks, so a subject can never inject headers.
@@ -20,16 +19,6 @@ SendMode = Literal["now", "at", "local_time"]
 Metric = Literal["opens", "clicks"]
 VARIANT_NAMES = "ABCDE"
 IdList = Annotated[list[uuid.UUID], Field(max_length=50)]
-
-
-def _known_zone(value: str) -> str:
-    if value not in _ZONES:
-        raise ValueError(f"{value!r} is not an IANA timezone name (like Europe/Paris)")
-    return value
-
-
-_ZONES = frozenset(available_timezones()) | {"UTC"}
-Timezone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_zone)]
 
 
 class VariantIn(Schema):

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
+
+# The IANA time zone names this Python knows (PostgreSQL's are the same database).
+TIMEZONES = frozenset(available_timezones()) | {"UTC"}
+
+
+def _known_zone(value: str) -> str:
+    if value not in TIMEZONES:
+        raise ValueError(f"{value!r} is not an IANA time zone name (like Europe/Paris)")
+    return value
+
+
+Timezone = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_known_zone)
+]
 
 
 def contains_nul(value: Any) -> bool:

@@ -7,10 +7,8 @@ and everything else (merge, memberships) happens set-based in PostgreSQL."""
 from __future__ import annotations
 
 import csv
-import functools
 import json
 import re
-import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
@@ -22,6 +20,7 @@ from maily.contacts.fields import MAX_TEXT, FieldSpec, FieldType, InvalidFieldVa
 from maily.contacts.imports.mapping import ColumnPlan
 from maily.contacts.imports.sniffing import jsonl_cell
 from maily.kit.db.base import new_uuid_run
+from maily.kit.schemas import TIMEZONES
 
 __all__ = [
     "BATCH_ROWS",
@@ -75,11 +74,6 @@ STAGE_COLUMNS = (
 
 class UnreadableRow(ValueError):
     """The file breaks down part-way (bad quoting, a decoding error): the import fails."""
-
-
-@functools.cache
-def _timezones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
 
 
 @dataclass
@@ -323,7 +317,7 @@ class RowChecker:
         timezone = locale = None
         if plan.timezone is not None:
             timezone = cells[plan.timezone].strip() or None
-            if timezone is not None and timezone not in _timezones():
+            if timezone is not None and timezone not in TIMEZONES:
                 self._warn(problems, row_no, timezone, "unknown time zone")
                 timezone = None
         if plan.locale is not None:
