@@ -34,11 +34,12 @@ class LiveAPI:
 
 
 @pytest.fixture(scope="module")
-def live_api(stores: Stores) -> Iterator[LiveAPI]:
+def live_api(stores: Stores, redis_url: str) -> Iterator[LiveAPI]:
+    # Its own database; the slot's own Redis index (each slot has one, 1 + slot, and
+    # the tests of a process run one module at a time).
     index = _worker_index()
     database_url = create_database(stores, f"maily_test_{index}_schemathesis")
     upgrade(database_url)
-    redis_url = stores.redis_url.rsplit("/", 1)[0] + f"/{8 + index}"
     app_settings = make_settings(database_url, redis_url, rate_limit={"enabled": False})
     config = uvicorn.Config(
         create_app(app_settings), host="127.0.0.1", port=0, log_config=None, access_log=False
