@@ -60,11 +60,13 @@ class Delivery(TenantMixin, UUIDMixin, TimestampMixin, Base):
             "provider_message_id",
             postgresql_where=text("provider_message_id IS NOT NULL"),
         ),
-        # Leases of crashed senders, taken back by the same query.
+        # Leases of crashed senders, taken back by the same query. Only leased rows
+        # have a lease_expires_at; the predicate says so rather than `status =
+        # 'leased'`, which the result write's WHERE would match (migration 0020).
         Index(
-            "ix_deliveries_leased",
+            "ix_deliveries_lease_expires",
             "lease_expires_at",
-            postgresql_where=text("status = 'leased'"),
+            postgresql_where=text("lease_expires_at IS NOT NULL"),
         ),
     )
 

@@ -64,7 +64,7 @@ _LABELLED: Final = (
 )
 
 # Each count reads one partial index of models/delivery.py (ix_deliveries_due,
-# ix_deliveries_leased).
+# ix_deliveries_lease_expires: only leased rows have a lease_expires_at).
 _LEDGER_SQL: Final = text(
     """
     SELECT
@@ -72,7 +72,8 @@ _LEDGER_SQL: Final = text(
           WHERE status IN ('queued', 'deferred') AND send_after <= now()) AS due,
         (SELECT count(*) FROM deliveries
           WHERE status IN ('queued', 'deferred') AND send_after > now()) AS scheduled,
-        (SELECT count(*) FROM deliveries WHERE status = 'leased') AS leased,
+        (SELECT count(*) FROM deliveries
+          WHERE lease_expires_at IS NOT NULL AND status = 'leased') AS leased,
         (SELECT count(*) FROM deliveries
           WHERE status = 'leased' AND lease_expires_at < now()) AS expired_lease,
         (SELECT coalesce(extract(epoch FROM now() - min(send_after)), 0) FROM deliveries
