@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Development defaults. Outside development mode `Settings` refuses to start with them.
@@ -213,9 +214,23 @@ class TrackingSettings(BaseModel):
     redis_timeout_seconds: float = Field(default=1.0, gt=0)
     # Redis connections of one tracking process.
     redis_max_connections: int = Field(default=32, ge=1)
-    # Addresses of the proxies in front of `maily tracking` whose X-Forwarded-For is
-    # believed (its last entry is taken as the client's address). Empty: none.
+    # Addresses or CIDR networks of the proxies in front of `maily tracking` whose
+    # X-Forwarded-For is believed (its last entry is taken as the client's address).
+    # Empty: none.
     trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or CIDR network (like 10.0.0.0/8)"
+                ) from None
+        return value
+
     # A TOML file of extra machine rules (same shape as the built-in
     # maily/tracking/machines.toml), added to the built-in ones.
     machine_rules_file: Path | None = None

@@ -7,13 +7,15 @@ import uuid
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy import text
 
 from maily.analytics.stream import decode_event, encode_event
 from maily.api.state import AppState
-from maily.config import Settings
+from maily.config import Settings, TrackingSettings
 from maily.tracking.app import PIXEL, TrackingContext
+from maily.tracking.http import TrustedProxies
 from tests.delivery.pipeline import SendingWorld
 from tests.tracking.conftest import SentMessage, send_one, stream
 
@@ -296,8 +298,11 @@ async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(
     token = context.signer.sign_open(DELIVERY)
     headers = {"x-forwarded-for": "198.51.100.1, 17.58.101.4", "user-agent": "Firefox/120"}
     for trusted, expected in (
-        (frozenset(), "127.0.0.1"),
-        (frozenset({"127.0.0.1"}), "17.58.101.4"),
+        (TrustedProxies(), "127.0.0.1"),
+        (TrustedProxies(["127.0.0.1"]), "17.58.101.4"),
+        # Proxies known by their network, as an ingress's pods are.
+        (TrustedProxies(["10.0.0.0/8", "127.0.0.0/8"]), "17.58.101.4"),
+        (TrustedProxies(["10.0.0.0/8", "::1/128"]), "127.0.0.1"),
     ):
         context.trusted_proxies = trusted
         transport = httpx.ASGITransport(app=TrackingApp(context))
@@ -305,5 +310,20 @@ async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(
             assert (await client.get(f"/t/o/{token}", headers=headers)).status_code == 200
         event = decode_event((await stream(redis, settings))[-1])
         assert event.ip == expected
+    context.trusted_proxies = TrustedProxies(["127.0.0.0/8"])
+    transport = httpx.ASGITransport(app=TrackingApp(context))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get(f"/t/o/{token}", headers=headers)).status_code == 200
+    event = decode_event((await stream(redis, settings))[-1])
     # The forwarded address is in Apple's network: the open is Mail Privacy Protection's.
     assert event.machine == "proxy"
+
+
+def test_trusted_proxies_must_be_addresses_or_networks() -> None:
+    assert TrackingSettings(trusted_proxies=["10.0.0.0/8", "192.0.2.7", "fd00::/8"])
+    with pytest.raises(ValidationError, match="not an IP address or CIDR network"):
+        TrackingSettings(trusted_proxies=["10.0.0.0/8", "load-balancer.internal"])
+    proxies = TrustedProxies(["10.0.0.0/8"])
+    assert "10.1.2.3" in proxies
+    assert "11.1.2.3" not in proxies
+    assert "not an address" not in proxies

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,7 +118,7 @@ class TrackingContext:
     machines: MachineRules
     sessionmaker: async_sessionmaker[AsyncSession] | None = None
     # Peers whose X-Forwarded-For names the client (a load balancer in front).
-    trusted_proxies: frozenset[str] = frozenset()
+    trusted_proxies: Container[str] = frozenset()
 
     def event(
         self, kind: EventKind, delivery: uuid.UUID, scope: Scope, **fields: Any

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import html
+import ipaddress
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container, Iterable
 from typing import Any
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "Receive",
     "Scope",
     "Send",
+    "TrustedProxies",
     "client_ip",
     "header",
     "location",
@@ -39,7 +41,41 @@ def header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-def client_ip(scope: Scope, trusted_proxies: frozenset[str] = frozenset()) -> str:
+class TrustedProxies:
+    """The peers whose X-Forwarded-For is believed: addresses and networks in CIDR
+    form (`10.0.0.0/8`, `fd00::/8`), as a load balancer's or an ingress's pods are
+    known. Each peer's answer is remembered, so the check is a dict lookup per
+    request once a peer has been seen."""
+
+    _CACHE_LIMIT = 4096
+
+    def __init__(self, entries: Iterable[str] = ()) -> None:
+        self.networks = tuple(
+            ipaddress.ip_network(entry.strip(), strict=False) for entry in entries
+        )
+        self._known: dict[str, bool] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def __contains__(self, peer: object) -> bool:
+        if not self.networks or not isinstance(peer, str):
+            return False
+        known = self._known.get(peer)
+        if known is None:
+            try:
+                address = ipaddress.ip_address(peer)
+            except ValueError:
+                known = False
+            else:
+                known = any(address in network for network in self.networks)
+            if len(self._known) >= self._CACHE_LIMIT:
+                self._known.clear()
+            self._known[peer] = known
+        return known
+
+
+def client_ip(scope: Scope, trusted_proxies: Container[str] = frozenset()) -> str:
     """The requester's address: the connection's peer, or, when the peer is one of
     `trusted_proxies`, the address that proxy put last in X-Forwarded-For (the one
     it saw; earlier entries are whatever the client claimed)."""

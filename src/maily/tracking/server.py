@@ -15,7 +15,7 @@ from maily.kit.db import AsyncSession, create_engine, create_sessionmaker
 from maily.kit.logging import get_logger
 from maily.tracking.app import TrackingApp, TrackingContext
 from maily.tracking.batcher import EventBatcher
-from maily.tracking.http import ASGIApp, Receive, Scope, Send
+from maily.tracking.http import ASGIApp, Receive, Scope, Send, TrustedProxies
 from maily.tracking.links import LinkTables
 from maily.tracking.machines import MachineRules
 from maily.tracking.tokens import TokenSigner
@@ -61,7 +61,7 @@ def build_context(
         ),
         machines=MachineRules.default(tracking.machine_rules_file),
         sessionmaker=sessionmaker,
-        trusted_proxies=frozenset(tracking.trusted_proxies),
+        trusted_proxies=TrustedProxies(tracking.trusted_proxies),
     )
 
 
