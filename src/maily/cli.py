@@ -92,22 +92,34 @@ def api() -> None:
 
 
 RoleMain = Callable[[asyncio.Event], Awaitable[None]]
+# A readiness check (maily.kit.health.Check), spelled out to keep the CLI's imports light.
+Check = Callable[[], Awaitable[None]]
 
 
-def _role(name: str, main: Callable[[Settings], RoleMain], *, uvloop: bool = False) -> None:
+def _role(
+    name: str,
+    main: Callable[[Settings], RoleMain],
+    *,
+    uvloop: bool = False,
+    checks: Callable[[Settings], dict[str, Check]] | None = None,
+) -> None:
     settings = _settings()
     _require_stores(settings)
+    extra = checks(settings) if checks is not None else {}
     if uvloop:
         import uvloop as _uvloop
 
         with asyncio.Runner(loop_factory=_uvloop.new_event_loop) as runner:
-            runner.run(_run_role_with_checks(name, settings, main(settings)))
+            runner.run(_run_role_with_checks(name, settings, main(settings), extra))
         return
-    asyncio.run(_run_role_with_checks(name, settings, main(settings)))
+    asyncio.run(_run_role_with_checks(name, settings, main(settings), extra))
 
 
-async def _run_role_with_checks(name: str, settings: Settings, main: RoleMain) -> None:
-    """Run a role whose /readyz reports whether PostgreSQL and Redis answer."""
+async def _run_role_with_checks(
+    name: str, settings: Settings, main: RoleMain, extra: dict[str, Check] | None = None
+) -> None:
+    """Run a role whose /readyz reports whether PostgreSQL and Redis answer (and the
+    role's own `extra` checks)."""
     from redis.asyncio import Redis
 
     from maily.kit.crypto import SecretBox, configure_secret_box
@@ -121,7 +133,7 @@ async def _run_role_with_checks(name: str, settings: Settings, main: RoleMain) -
     engine = create_engine(settings.database.url, pool_size=1, max_overflow=0)
     redis = Redis.from_url(settings.redis.url)
     try:
-        checks = {"database": database_check(engine), "redis": redis_check(redis)}
+        checks = {"database": database_check(engine), "redis": redis_check(redis), **(extra or {})}
         await run_role(name, settings, main, checks=checks)
     finally:
         await redis.aclose()
@@ -206,10 +218,16 @@ def _ai(settings: Settings) -> RoleMain:
     return lambda stop: run_ai(settings, stop)
 
 
+def _ai_checks(settings: Settings) -> dict[str, Check]:
+    from maily.ai.server import serving_check
+
+    return {"grpc": serving_check(settings.ai.host, settings.ai.port)}
+
+
 @app.command()
 def ai() -> None:
     """Serve the AI service over gRPC (MAILY_AI__HOST / MAILY_AI__PORT)."""
-    _role("ai", _ai)
+    _role("ai", _ai, checks=_ai_checks)
 
 
 def _inbound(settings: Settings) -> RoleMain:

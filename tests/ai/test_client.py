@@ -22,7 +22,7 @@ from maily.ai.client import (
     AIStreamBroken,
     AssistantClient,
 )
-from maily.ai.server import AssistantServer
+from maily.ai.server import AssistantServer, serving_check
 from maily.kit.errors import Unprocessable
 from maily.kit.resilience import BreakerState
 from tests.ai.conftest import Assistant, quick_ai_settings
@@ -231,3 +231,17 @@ async def test_the_trace_continues_from_the_api_into_the_ai_service() -> None:
     assert called[0].context.trace_id == trace_id
     assert served[0].parent is not None
     assert served[0].parent.span_id == called[0].context.span_id
+
+
+async def test_the_ai_roles_readiness_asks_its_own_grpc_listener() -> None:
+    server = AssistantServer(scripted_runner(Script()), host="127.0.0.1", port=0)
+    port = await server.start()
+    check = serving_check("0.0.0.0", port)
+    await check()
+    # Shutting down: NOT_SERVING first, then nothing listens at all.
+    await server.health.enter_graceful_shutdown()
+    with pytest.raises(RuntimeError, match="is NOT_SERVING"):
+        await check()
+    await server.stop(0)
+    with pytest.raises(RuntimeError, match="does not answer: UNAVAILABLE"):
+        await check()

@@ -23,6 +23,7 @@ from maily.ai.runtime import TaskRunner, task_runner
 from maily.ai.v1 import assistant_pb2 as pb
 from maily.ai.v1 import assistant_pb2_grpc as pb_grpc
 from maily.config import Settings
+from maily.kit.health import Check
 from maily.kit.logging import get_logger
 from maily.kit.tracing import configure_tracing
 
@@ -218,6 +219,38 @@ class AssistantServer:
         """A readiness check: passes while the server is up."""
         if self._server is None:
             raise RuntimeError("the gRPC server is not running")
+
+
+def serving_check(host: str, port: int) -> Check:
+    """The `ai` role's readiness: its own gRPC listener answers the standard health
+    check with SERVING, over the network as the API would reach it (a wildcard listen
+    address is dialled on loopback). The channel is opened once and reused."""
+    if host in ("", "0.0.0.0"):  # noqa: S104 - a listen address, not a bind
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    channel: grpc.aio.Channel | None = None
+
+    async def check() -> None:
+        nonlocal channel
+        if channel is None:
+            channel = grpc.aio.insecure_channel(target)
+        stub = health_pb2_grpc.HealthStub(channel)
+        request = health_pb2.HealthCheckRequest(service=SERVICE_NAME)
+        try:
+            # grpcio-health-checking's stub sets its methods in __init__, unseen by mypy.
+            reply = await stub.Check(request)  # type: ignore[attr-defined]
+        except grpc.aio.AioRpcError as exc:
+            raise RuntimeError(
+                f"the AI service's gRPC listener at {target} does not answer: "
+                f"{exc.code().name} {exc.details() or ''}".strip()
+            ) from None
+        if reply.status != health_pb2.HealthCheckResponse.SERVING:
+            status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+            raise RuntimeError(f"the AI service's gRPC health at {target} is {status}")
+
+    return check
 
 
 async def run_ai(
