@@ -26,6 +26,7 @@ METRIC_MODULES = (
     "maily.tracking.metrics",
     "maily.ai.server",
     "maily.ai.providers.usage",
+    "maily.webhooks.delivering",
 )
 # Labels Prometheus adds to every scraped series.
 TARGET_LABELS = frozenset(

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
 from maily.config import Settings, WebhookSettings
@@ -36,6 +37,11 @@ from tests.webhooks.support import (
 async def receiver() -> AsyncIterator[Receiver]:
     async with running_receiver() as running:
         yield running
+
+
+def attempt_count(outcome: str) -> float:
+    value = REGISTRY.get_sample_value("maily_webhook_attempts_total", {"outcome": outcome})
+    return value or 0.0
 
 
 async def attempts(session: AsyncSession, delivery_id: uuid.UUID) -> list[WebhookAttempt]:
@@ -95,12 +101,16 @@ async def test_failures_are_retried_with_growing_delays_and_every_attempt_is_log
     delivery_id = await one_delivery(session, workspace_id)
     receiver.answer(500, 503)
     session.jobs.clear()
+    before = {outcome: attempt_count(outcome) for outcome in ("succeeded", "failed")}
 
     first = await run(session, hooks, workspace_id, delivery_id)
     second = await run(session, hooks, workspace_id, delivery_id)
     third = await run(session, hooks, workspace_id, delivery_id)
 
     assert (first.status, second.status, third.status) == ("pending", "pending", "succeeded")
+    # Counted for Prometheus (the failure-rate alert reads these).
+    assert attempt_count("failed") == before["failed"] + 2
+    assert attempt_count("succeeded") == before["succeeded"] + 1
     # Backoff: the ceiling doubles per attempt (rand=1.0 takes the ceiling itself).
     assert first.retry_in_seconds == hooks.retry_base_seconds
     assert second.retry_in_seconds == 2 * hooks.retry_base_seconds

@@ -16,6 +16,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from prometheus_client import Counter, Histogram
 
 from maily.config import WebhookSettings
 from maily.kit.db import AsyncSession
@@ -28,6 +31,24 @@ from maily.webhooks.service import enqueue_delivery
 from maily.webhooks.signing import SIGNATURE_HEADER, signature_header
 
 _log = get_logger("maily.webhooks")
+
+WEBHOOK_ATTEMPTS: Final = Counter(
+    "maily_webhook_attempts",
+    "Outbound webhook attempts, by outcome (succeeded: a 2xx; failed: anything else, "
+    "including no answer).",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_DURATION: Final = Histogram(
+    "maily_webhook_attempt_duration_seconds",
+    "Time from sending a webhook attempt to its answer (or its failure).",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+WEBHOOK_ENDPOINTS_DISABLED: Final = Counter(
+    "maily_webhook_endpoints_disabled",
+    "Webhook endpoints disabled after too many failed attempts in a row.",
+)
+_SUCCEEDED = WEBHOOK_ATTEMPTS.labels(outcome="succeeded")
+_FAILED = WEBHOOK_ATTEMPTS.labels(outcome="failed")
 
 
 def retry_delay_seconds(
@@ -84,6 +105,8 @@ async def deliver(
         "Maily-Attempt": str(attempt),
     }
     result: AttemptResult = await client.post(endpoint.url, body, headers)
+    (_SUCCEEDED if result.ok else _FAILED).inc()
+    WEBHOOK_ATTEMPT_DURATION.observe(result.duration_ms / 1000)
     now = datetime.now(UTC)
     await repository.add_attempt(
         WebhookAttempt(
@@ -117,6 +140,7 @@ async def deliver(
             f"disabled after {failures} failed attempts in a row; last: {result.error}",
             now,
         )
+        WEBHOOK_ENDPOINTS_DISABLED.inc()
         _log.warning(
             "webhook endpoint disabled", workspace_id=str(workspace_id), webhook_id=str(endpoint.id)
         )
