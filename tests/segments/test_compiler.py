@@ -6,12 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.sql.elements import BooleanClauseList
 
 from maily.contacts.fields import FieldType
 from maily.kit.db import AsyncSession
-from maily.models import Contact
 from maily.segments.compiler import InvalidRules, segment_predicate
 from maily.segments.rules import SegmentRules
 from tests.segments.conftest import EVERYONE, NOW, Audience, matching
@@ -293,29 +290,3 @@ async def test_predicate_is_scoped_even_when_embedded(
     """The predicate carries its workspace: used alone, it never matches another's rows."""
     everyone = await matching(session, audience.a.id, {"all": []}, fields={})
     assert everyone == set(EVERYONE)
-
-
-@pytest.mark.parametrize(
-    "rule",
-    [f("tags", "has", "vip"), f("tags", "has_any", ["vip", "beta"]), f("tags", "has_all", ["a"])],
-)
-async def test_tag_conditions_can_use_the_partial_tags_index(
-    session: AsyncSession, audience: Audience, rule: dict[str, Any]
-) -> None:
-    # The GIN index holds tagged contacts only (migration 0021): a condition that did
-    # not say so would leave PostgreSQL a sequential scan, whatever it costs.
-    predicate = segment_predicate(audience.a.id, SegmentRules.model_validate(rule), {})
-    # The rule's own condition, without the workspace's (whose index would win on a
-    # table this small).
-    assert isinstance(predicate, BooleanClauseList)
-    workspace, *condition = predicate.clauses
-    assert "workspace_id" in str(workspace)
-    query = select(func.count()).select_from(Contact).where(*condition)
-    connection = await session.connection()
-    compiled = query.compile(dialect=connection.dialect)
-    assert compiled.positiontup is not None
-    params = tuple(compiled.params[name] for name in compiled.positiontup)
-    await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-    explained = await connection.exec_driver_sql(f"EXPLAIN {compiled}", params)
-    plan = "\n".join(row[0] for row in explained.all())
-    assert "ix_contacts_tags" in plan, plan

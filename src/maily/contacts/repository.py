@@ -23,7 +23,6 @@ from maily.models import (
     MailingList,
     SuppressionEntry,
 )
-from maily.models.contact import TAGGED
 
 
 def _like_prefix(text: str) -> str:
@@ -158,7 +157,7 @@ class ContactRepository:
                 )
             )
         if search.tag:
-            query = query.where(TAGGED, Contact.tags.contains([search.tag]))
+            query = query.where(Contact.tags.contains([search.tag]))
         if search.status:
             query = query.where(Contact.status == search.status)
         if search.list_id:

@@ -13,7 +13,6 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
-    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -35,14 +34,7 @@ class Contact(TenantMixin, UUIDMixin, TimestampMixin, Base):
             postgresql_ops={"email": "text_pattern_ops"},
         ),
         Index("ix_contacts_domain", "workspace_id", "domain"),
-        # Only tagged contacts: most have none, and an empty array still costs a GIN
-        # entry on every insert (migration 0021). Queries on tags say `TAGGED` too.
-        Index(
-            "ix_contacts_tags",
-            "tags",
-            postgresql_using="gin",
-            postgresql_where=text("tags <> '{}'"),
-        ),
+        Index("ix_contacts_tags", "tags", postgresql_using="gin"),
         Index(
             "ix_contacts_fields",
             "fields",
@@ -86,11 +78,6 @@ class Contact(TenantMixin, UUIDMixin, TimestampMixin, Base):
     sends_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     opens_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     clicks_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
-
-
-# The predicate of ix_contacts_tags. A query on tags adds it (a positive tag condition
-# implies it anyway), so PostgreSQL can prove the partial index applies.
-TAGGED = Contact.tags != literal_column("'{}'::varchar[]")
 
 
 class CustomField(TenantMixin, UUIDMixin, TimestampMixin, Base):

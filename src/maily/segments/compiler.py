@@ -36,7 +36,6 @@ from maily.contacts.fields import FieldType as CustomFieldType
 from maily.kit.db import AsyncSession
 from maily.kit.errors import Conflict, NotFound
 from maily.models import Contact, Event, ListMembership
-from maily.models.contact import TAGGED
 from maily.segments.repository import SegmentRepository
 from maily.segments.rules import (
     EVENT_TYPES,
@@ -214,15 +213,13 @@ class _Compiler:
     def tags(self, op: Op, value: Any) -> ColumnElement[bool]:
         # Array operators, so the GIN index on tags serves them.
         # As PostgreSQL's ARRAY, whatever the model declares: it is the one with @> and &&.
-        # The index holds tagged contacts only: a positive condition says TAGGED too
-        # (its values are never empty, so that changes nothing it matches).
         tags = type_coerce(Contact.tags, postgresql.ARRAY(String(100)))
         if op is Op.has:
-            return and_(TAGGED, tags.contains([value]))
+            return tags.contains([value])
         if op is Op.has_all:
-            return and_(TAGGED, tags.contains(value))
+            return tags.contains(value)
         overlap: ColumnElement[bool] = tags.overlap(value)
-        return and_(TAGGED, overlap) if op is Op.has_any else not_(overlap)
+        return overlap if op is Op.has_any else not_(overlap)
 
     # -- custom fields --------------------------------------------------------------
 
