@@ -513,3 +513,25 @@ async def test_without_parts_the_sender_role_waits_for_its_stop(settings: Settin
     running = asyncio.create_task(run_sender(settings, stop))
     stop.set()
     await asyncio.wait_for(running, timeout=30)
+
+
+async def test_a_long_lock_on_a_contact_costs_its_last_send_not_the_batch(world: World) -> None:
+    await world.add_contacts(["ann", "bob"], lists=["news"])
+    campaign_id = await world.campaign()
+    # Another transaction holds Ann's row (a bulk action, say) for the whole batch.
+    async with world.sessionmaker() as other, other.begin():
+        await other.execute(
+            text("SELECT 1 FROM contacts WHERE workspace_id = :w AND id = :c FOR UPDATE"),
+            {"w": world.workspace_id, "c": world.contacts["ann"]},
+        )
+        assert await world.drain(world.sender()) == 1
+    # Both were sent and recorded; only the contacts' send columns were given up.
+    assert {r.status for r in (await world.rows(campaign_id)).values()} == {"sent"}
+    async with transaction(world.sessionmaker) as session:
+        counts = (
+            await session.execute(
+                text("SELECT email, sends_count FROM contacts WHERE workspace_id = :w"),
+                {"w": world.workspace_id},
+            )
+        ).all()
+    assert dict(counts) == {"ann@example.com": 0, "bob@example.com": 0}

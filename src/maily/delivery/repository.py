@@ -445,8 +445,11 @@ class DeliveryRepository:
     async def touch_contacts(self, sent: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
         """Record a send on each (workspace id, contact id): last_sent_at and
         sends_count. Its own transaction, after the outcomes are committed: a failure
-        here must never undo a recorded send (that would send the message again)."""
+        here must never undo a recorded send (that would send the message again).
+        It waits at most a second for rows another transaction holds (a bulk action
+        over many contacts, say), so such a transaction never stalls sending."""
         if sent:
+            await self.session.execute(text("SET LOCAL lock_timeout = '1s'"))
             await self.session.execute(
                 self._TOUCH_CONTACTS,
                 {
