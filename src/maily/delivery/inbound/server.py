@@ -12,10 +12,9 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from maily.analytics.stream import append_events
+from maily.analytics.stream import append_committed_events
 from maily.config import BounceSettings, InboundSettings, Settings
 from maily.delivery.bounces.service import BounceService
 from maily.delivery.inbound.reading import feedback_from_message
@@ -84,10 +83,9 @@ class BounceHandler:
             if self.in_flight == 0:
                 self.idle.set()
         if self.redis is not None:
-            try:
-                await append_events(self.redis, self.stream_key, result.events)
-            except RedisError:
-                _log.exception("could not append bounce events to the stream")
+            await append_committed_events(
+                self.redis, self.stream_key, result.events, source="inbound"
+            )
         self.processed += 1
         _log.info(
             "bounce message received",

@@ -14,10 +14,9 @@ from typing import Any
 
 import httpx
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from maily.analytics.stream import append_events
+from maily.analytics.stream import append_committed_events
 from maily.config import Settings
 from maily.delivery.bounces.feedback import Feedback
 from maily.delivery.bounces.service import BounceService
@@ -84,11 +83,10 @@ class WebhookReceiver:
         except BaseException:
             await self.guard.release(provider, nonce)
             raise
-        try:
-            await append_events(self.redis, self.settings.analytics.stream_key, result.events)
-        except RedisError:
-            # The database holds the truth; only the analytics counters miss these.
-            _log.exception("could not append bounce events to the stream", provider=provider)
+        # The database holds the truth; a failure here is counted and logged.
+        await append_committed_events(
+            self.redis, self.settings.analytics.stream_key, result.events, source=provider
+        )
         return Received(
             reports=len(feedbacks),
             recorded=result.recorded,
