@@ -119,6 +119,31 @@ def _with_plan(
     return joined, func.coalesce(plan.c.at, wave)
 
 
+# A contact's last send and send count, for the "received" segment rule and the
+# contact's page (DeliveryRepository.touch_contacts). The rows are locked in key order
+# (as the analytics consumer locks them), so two batches touching the same contacts
+# wait rather than deadlock.
+_TOUCH_SQL = """
+        WITH sent AS (
+            SELECT workspace_id, contact_id, count(*) AS sends
+              FROM unnest(CAST(:workspace_ids AS uuid[]), CAST(:contact_ids AS uuid[]))
+                   AS u(workspace_id, contact_id)
+             GROUP BY 1, 2
+        ), locked AS (
+            SELECT c.workspace_id, c.id, s.sends
+              FROM contacts AS c
+              JOIN sent AS s ON c.workspace_id = s.workspace_id AND c.id = s.contact_id
+             ORDER BY c.workspace_id, c.id
+               FOR NO KEY UPDATE OF c{skip}
+        )
+        UPDATE contacts AS c
+           SET last_sent_at = greatest(c.last_sent_at, now()),
+               sends_count = c.sends_count + l.sends
+          FROM locked AS l
+         WHERE c.workspace_id = l.workspace_id AND c.id = l.id
+        """
+
+
 class DeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -417,41 +442,22 @@ class DeliveryRepository:
             for row in written
         ]
 
-    # A contact's last send and send count, for the "received" segment rule and the
-    # contact's page. The rows are locked in key order (as the analytics consumer
-    # locks them), so two batches touching the same contacts wait rather than deadlock.
-    _TOUCH_CONTACTS = text(
-        """
-        WITH sent AS (
-            SELECT workspace_id, contact_id, count(*) AS sends
-              FROM unnest(CAST(:workspace_ids AS uuid[]), CAST(:contact_ids AS uuid[]))
-                   AS u(workspace_id, contact_id)
-             GROUP BY 1, 2
-        ), locked AS (
-            SELECT c.workspace_id, c.id, s.sends
-              FROM contacts AS c
-              JOIN sent AS s ON c.workspace_id = s.workspace_id AND c.id = s.contact_id
-             ORDER BY c.workspace_id, c.id
-               FOR NO KEY UPDATE OF c
-        )
-        UPDATE contacts AS c
-           SET last_sent_at = greatest(c.last_sent_at, now()),
-               sends_count = c.sends_count + l.sends
-          FROM locked AS l
-         WHERE c.workspace_id = l.workspace_id AND c.id = l.id
-        """
-    )
+    _TOUCH_CONTACTS = text(_TOUCH_SQL.format(skip=""))
+    _TOUCH_UNLOCKED_CONTACTS = text(_TOUCH_SQL.format(skip=" SKIP LOCKED"))
 
-    async def touch_contacts(self, sent: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    async def touch_contacts(
+        self, sent: Sequence[tuple[uuid.UUID, uuid.UUID]], *, skip_locked: bool = False
+    ) -> None:
         """Record a send on each (workspace id, contact id): last_sent_at and
         sends_count. Its own transaction, after the outcomes are committed: a failure
         here must never undo a recorded send (that would send the message again).
         It waits at most a second for rows another transaction holds (a bulk action
-        over many contacts, say), so such a transaction never stalls sending."""
+        over many contacts, say), so such a transaction never stalls sending; with
+        `skip_locked` (the retry after such a wait) it leaves those rows out."""
         if sent:
             await self.session.execute(text("SET LOCAL lock_timeout = '1s'"))
             await self.session.execute(
-                self._TOUCH_CONTACTS,
+                self._TOUCH_UNLOCKED_CONTACTS if skip_locked else self._TOUCH_CONTACTS,
                 {
                     "workspace_ids": [workspace_id for workspace_id, _ in sent],
                     "contact_ids": [contact_id for _, contact_id in sent],

@@ -37,7 +37,7 @@ from opentelemetry.context import Context
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Histogram
 from redis.asyncio import Redis
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from maily.campaigns.content import content_of
@@ -67,6 +67,8 @@ from maily.kit.ratelimit import RedisTokenBucket
 from maily.kit.tracing import trace_parent
 
 _log = get_logger("maily.delivery.sender")
+# PostgreSQL's lock_not_available: lock_timeout ran out.
+_LOCK_NOT_AVAILABLE = "55P03"
 # Compiled campaigns kept per sender process.
 PREPARED_CACHE_SIZE = 64
 
@@ -245,11 +247,19 @@ class Sender:
         ]
         if not sent:
             return
-        try:
-            async with transaction(self.sessionmaker) as session:
-                await DeliveryRepository(session).touch_contacts(sent)
-        except (SQLAlchemyError, OSError) as exc:
-            _log.warning("contacts' last send not recorded", contacts=len(sent), error=str(exc))
+        for skip_locked in (False, True):
+            try:
+                async with transaction(self.sessionmaker) as session:
+                    await DeliveryRepository(session).touch_contacts(sent, skip_locked=skip_locked)
+                return
+            except DBAPIError as exc:
+                # A row held past the lock timeout: once more without the held rows.
+                if not skip_locked and getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+                    continue
+                _log.warning("contacts' last send not recorded", contacts=len(sent), error=str(exc))
+            except (SQLAlchemyError, OSError) as exc:
+                _log.warning("contacts' last send not recorded", contacts=len(sent), error=str(exc))
+            return
 
     def _batch_spans(
         self, rows: Sequence[LeasedRow], prepared: dict[uuid.UUID, _Prepared], started: int
