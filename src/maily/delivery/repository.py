@@ -78,7 +78,7 @@ class Recorded:
     workspace_id: uuid.UUID
     campaign_id: uuid.UUID
     status: str
-    contact_id: uuid.UUID | None = None
+    contact_id: uuid.UUID
 
 
 def _wave(campaign: Campaign) -> ColumnElement[datetime]:

@@ -37,7 +37,7 @@ from opentelemetry.context import Context
 from prometheus_client import Counter as MetricCounter
 from prometheus_client import Histogram
 from redis.asyncio import Redis
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from maily.campaigns.content import content_of
@@ -243,7 +243,7 @@ class Sender:
         sent = [
             (row.workspace_id, row.contact_id)
             for row in recorded
-            if row.status == DeliveryStatus.sent and row.contact_id is not None
+            if row.status == DeliveryStatus.sent
         ]
         if not sent:
             return
@@ -252,14 +252,12 @@ class Sender:
                 async with transaction(self.sessionmaker) as session:
                     await DeliveryRepository(session).touch_contacts(sent, skip_locked=skip_locked)
                 return
-            except DBAPIError as exc:
-                # A row held past the lock timeout: once more without the held rows.
-                if not skip_locked and getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
-                    continue
-                _log.warning("contacts' last send not recorded", contacts=len(sent), error=str(exc))
             except (SQLAlchemyError, OSError) as exc:
+                orig = getattr(exc, "orig", None)
+                if not skip_locked and getattr(orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+                    continue  # a row held past the lock timeout: again without held rows
                 _log.warning("contacts' last send not recorded", contacts=len(sent), error=str(exc))
-            return
+                return
 
     def _batch_spans(
         self, rows: Sequence[LeasedRow], prepared: dict[uuid.UUID, _Prepared], started: int

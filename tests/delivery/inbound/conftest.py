@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -15,7 +16,7 @@ from maily.delivery.verp import Verp
 from tests.conftest import make_settings
 from tests.delivery.bounces.conftest import other_world
 
-__all__ = ["Inbound", "inbound", "other_world"]
+__all__ = ["Inbound", "inbound", "other_world", "running_inbound"]
 
 
 @dataclass
@@ -29,14 +30,9 @@ class Inbound:
         return [f for _, f in await self.redis.xrange(self.settings.analytics.stream_key)]
 
 
-@pytest.fixture
-async def inbound(database_url: str, redis_url: str, redis: Redis) -> AsyncIterator[Inbound]:
-    settings = make_settings(
-        database_url,
-        redis_url,
-        inbound={"host": "127.0.0.1", "port": 0},
-        bounces={"soft_bounce_limit": 3},
-    )
+@asynccontextmanager
+async def running_inbound(settings: Settings) -> AsyncIterator[int]:
+    """`run_inbound` on this loop until the block ends; yields its port."""
     stop = asyncio.Event()
     started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(run_inbound(settings, stop, started=started))
@@ -45,7 +41,19 @@ async def inbound(database_url: str, redis_url: str, redis: Redis) -> AsyncItera
         task.result()  # raises what stopped it
     assert started in done, "the inbound server did not start within 30 s"
     try:
-        yield Inbound(started.result(), settings, Verp.from_settings(settings), redis)
+        yield started.result()
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def inbound(database_url: str, redis_url: str, redis: Redis) -> AsyncIterator[Inbound]:
+    settings = make_settings(
+        database_url,
+        redis_url,
+        inbound={"host": "127.0.0.1", "port": 0},
+        bounces={"soft_bounce_limit": 3},
+    )
+    async with running_inbound(settings) as port:
+        yield Inbound(port, settings, Verp.from_settings(settings), redis)

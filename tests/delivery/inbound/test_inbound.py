@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-import socket
 import uuid
 
 import pytest
 from prometheus_client import REGISTRY
 
-from maily.delivery.inbound.server import run_inbound
 from maily.delivery.verp import Verp
 from tests.campaigns.support import World
 from tests.conftest import make_settings
@@ -24,13 +22,7 @@ from tests.delivery.bounces.support import (
     snapshot,
     suppression_reason,
 )
-from tests.delivery.inbound.conftest import Inbound
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.delivery.inbound.conftest import Inbound, running_inbound
 
 
 def _send(port: int, recipient: str, raw: bytes) -> dict[str, tuple[int, bytes]]:
@@ -175,34 +167,20 @@ async def test_message_id_needs_the_right_recipient(inbound: Inbound, world: Wor
 async def test_a_bounce_is_kept_and_counted_missing_when_the_stream_is_down(
     database_url: str, world: World
 ) -> None:
-    # Redis does not answer (nothing listens on its port): the bounce is still applied
+    # Redis does not answer (nothing listens on port 1): the bounce is still applied
     # and answered 250, and the event the stream lacks is counted for the alert.
     settings = make_settings(
-        database_url,
-        f"redis://127.0.0.1:{free_port()}/0",
-        inbound={"host": "127.0.0.1", "port": 0},
+        database_url, "redis://127.0.0.1:1/0", inbound={"host": "127.0.0.1", "port": 0}
     )
-    stop = asyncio.Event()
-    started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(run_inbound(settings, stop, started=started))
-    await asyncio.wait_for(asyncio.shield(started), 30)
     before = REGISTRY.get_sample_value("maily_events_not_appended_total", {"kind": "bounce"}) or 0
-    try:
+    async with running_inbound(settings) as port:
         sent = await sent_campaign(world, ["ann"])
         verp = Verp.from_settings(settings)
         raw = render(
             "gmail_user_unknown", verp=verp, delivery_id=sent["ann"].id, recipient="ann@example.com"
         )
-        refused = await asyncio.to_thread(
-            _send,
-            started.result(),
-            envelope_recipient("gmail_user_unknown", verp, sent["ann"].id),
-            raw,
-        )
-        assert refused == {}
+        recipient = envelope_recipient("gmail_user_unknown", verp, sent["ann"].id)
+        assert await asyncio.to_thread(_send, port, recipient, raw) == {}
         assert await delivery_status(world, sent["ann"].id) == "bounced"
-        after = REGISTRY.get_sample_value("maily_events_not_appended_total", {"kind": "bounce"})
-        assert after == before + 1
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
+    after = REGISTRY.get_sample_value("maily_events_not_appended_total", {"kind": "bounce"})
+    assert after == before + 1
