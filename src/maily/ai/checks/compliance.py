@@ -276,15 +276,19 @@ def _check_unsubscribe(
     )
 
 
-def _check_postal_address(findings: _Findings, html: str, text: str, brand: Brand) -> None:
+# Addresses are often broken over lines or separated by commas differently.
+_SQUEEZE = re.compile(r"[\s,]+")
+
+
+def _check_postal_address(
+    findings: _Findings, html: str, text: str, parsed: ParsedHtml, brand: Brand
+) -> None:
     if _POSTAL_VARIABLE.search(html) or _POSTAL_VARIABLE.search(text):
         return
     address = _normalised(brand.postal_address)
     if address:
-        visible = _normalised(parse_html(html).text) + " " + _normalised(text)
-        # Addresses are often broken over lines or separated by commas differently.
-        squeeze = re.compile(r"[\s,]+")
-        if squeeze.sub(" ", address) in squeeze.sub(" ", visible):
+        visible = _normalised(parsed.text) + " " + _normalised(text)
+        if _SQUEEZE.sub(" ", address) in _SQUEEZE.sub(" ", visible):
             return
     findings.error(
         "postal_address",
@@ -523,7 +527,7 @@ def check_content(
     findings = _Findings()
     parsed = parse_html(html)
     _check_unsubscribe(findings, html, text, parsed, unsubscribe_urls)
-    _check_postal_address(findings, html, text, brand)
+    _check_postal_address(findings, html, text, parsed, brand)
     _check_subject(findings, subject, preheader, first_send, require_subject)
     _check_phrases(findings, subject, preheader, parsed.text + "\n" + text)
     _check_links(findings, parsed)

@@ -137,12 +137,14 @@ def message_to_check(
     workspace_id: uuid.UUID,
     public_url: str = "https://example.com",
     recipient: str = "recipient@example.com",
+    from_name: str | None = None,
 ) -> bytes:
     """A rendered campaign as the whole message a receiver would score: the same MIME
     build and headers as a real send (List-Unsubscribe included), unsigned."""
     domain = from_email.rpartition("@")[2] or "example.com"
     return build_message(
         from_email=from_email,
+        from_name=from_name,
         sending_domain=domain,
         return_path_domain=domain,
         workspace_id=workspace_id,

@@ -4,11 +4,12 @@ until the checks pass, the budget is spent or MAX_ROUNDS are done."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
-from email.message import EmailMessage
 
 from maily.ai import contracts
 from maily.ai.checks.compliance import link_host
+from maily.ai.checks.spam import message_to_check
 from maily.ai.contracts import (
     CheckFinding,
     CheckReport,
@@ -32,17 +33,20 @@ from maily.ai.mesh.validation import (
 __all__ = ["CriticLoop"]
 
 
-def _spam_message(validated: ValidatedTemplate, brand: contracts.Brand) -> bytes:
-    """The draft as an RFC 5322 message, as SpamAssassin would see it sent."""
-    host = link_host(brand.website_url) or "example.com"
-    message = EmailMessage()
-    message["From"] = f"{brand.name or 'Newsletter'} <news@{host.removeprefix('www.')}>"
-    message["To"] = "jane.doe@example.com"
-    message["Subject"] = validated.subject
-    message["List-Unsubscribe"] = "<https://preview.maily.invalid/unsubscribe>"
-    message.set_content(validated.text or " ")
-    message.add_alternative(validated.html or "<p></p>", subtype="html")
-    return bytes(message)
+def _spam_message(
+    validated: ValidatedTemplate, brand: contracts.Brand, workspace_id: uuid.UUID
+) -> bytes:
+    """The draft as the whole message SpamAssassin would see sent: the same build and
+    headers as a real send (`message_to_check`), from the brand's own domain."""
+    host = (link_host(brand.website_url) or "example.com").removeprefix("www.")
+    return message_to_check(
+        subject=validated.subject,
+        html=validated.html or "<p></p>",
+        text=validated.text or " ",
+        from_email=f"news@{host}",
+        from_name=brand.name or "Newsletter",
+        workspace_id=workspace_id,
+    )
 
 
 class CriticLoop(MeshRun):
@@ -71,7 +75,9 @@ class CriticLoop(MeshRun):
             own: list[CheckFinding] = []
             if self.deps.spam is not None:
                 try:
-                    spam = await self.deps.spam.check(_spam_message(validated, brand))
+                    spam = await self.deps.spam.check(
+                        _spam_message(validated, brand, self.task.workspace_id)
+                    )
                 except SpamCheckUnavailable as exc:
                     own.append(
                         CheckFinding(

@@ -155,10 +155,8 @@ class MeshRun:
         return self.steps < self.budget.max_steps and self.tokens < self.budget.max_tokens
 
     async def account(self, messages: Sequence[ModelMessage]) -> None:
-        tokens = _tokens(messages)
-        self.steps += 1
-        self.tokens += tokens
-        await self.memory.spend(tokens)
+        # The task memory keeps the totals; these are its answer.
+        self.tokens, self.steps = await self.memory.spend(_tokens(messages))
         if any(isinstance(m, ModelResponse) for m in messages):
             recorded = await self.deps.usage.record(
                 self.task.workspace_id, self.task.kind, list(messages)

@@ -122,10 +122,14 @@ def allowed_hosts_in(texts: Iterable[str]) -> frozenset[str]:
     return frozenset(host.removeprefix("www.") for host in hosts)
 
 
+# Parses templates to inspect them (their nodes); nothing it parses is ever rendered.
+_PARSER = Environment()  # noqa: S701 - parsed only, never rendered
+
+
 def fields_used(source: str) -> frozenset[str]:
     """Custom contact fields a template already uses (an original's are allowed)."""
     try:
-        tree = Environment().parse(source)  # noqa: S701 - parsed only, never rendered
+        tree = _PARSER.parse(source)
     except TemplateSyntaxError:
         return frozenset()
     found: set[str] = set()
@@ -233,7 +237,7 @@ class _CodeCheck:
 def check_template_code(source: str, allowed: Allowed, part: str = "body") -> list[CheckFinding]:
     """Findings for template code beyond the project's merge variables."""
     try:
-        tree = Environment().parse(source)  # noqa: S701 - parsed only, never rendered
+        tree = _PARSER.parse(source)
     except TemplateSyntaxError as exc:
         return [
             CheckFinding(
