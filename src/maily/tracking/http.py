@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import html
-import ipaddress
 import urllib.parse
 from collections.abc import Awaitable, Callable, Container, Iterable
 from typing import Any
+
+from maily.tracking.networks import address_number, in_ranges, network_ranges
 
 __all__ = [
     "ASGIApp",
@@ -44,35 +45,19 @@ def header(scope: Scope, name: bytes) -> str:
 class TrustedProxies:
     """The peers whose X-Forwarded-For is believed: addresses and networks in CIDR
     form (`10.0.0.0/8`, `fd00::/8`), as a load balancer's or an ingress's pods are
-    known. Each peer's answer is remembered, so the check is a dict lookup per
-    request once a peer has been seen."""
-
-    _CACHE_LIMIT = 4096
+    known. One bisect per request (`maily.tracking.networks`)."""
 
     def __init__(self, entries: Iterable[str] = ()) -> None:
-        self.networks = tuple(
-            ipaddress.ip_network(entry.strip(), strict=False) for entry in entries
-        )
-        self._known: dict[str, bool] = {}
+        self.starts, self.ends = network_ranges(entry.strip() for entry in entries)
 
     def __bool__(self) -> bool:
-        return bool(self.networks)
+        return bool(self.starts)
 
     def __contains__(self, peer: object) -> bool:
-        if not self.networks or not isinstance(peer, str):
+        if not self.starts or not isinstance(peer, str):
             return False
-        known = self._known.get(peer)
-        if known is None:
-            try:
-                address = ipaddress.ip_address(peer)
-            except ValueError:
-                known = False
-            else:
-                known = any(address in network for network in self.networks)
-            if len(self._known) >= self._CACHE_LIMIT:
-                self._known.clear()
-            self._known[peer] = known
-        return known
+        address = address_number(peer)
+        return address is not None and in_ranges(self.starts, self.ends, address)
 
 
 def client_ip(scope: Scope, trusted_proxies: Container[str] = frozenset()) -> str:

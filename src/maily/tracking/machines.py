@@ -6,18 +6,17 @@ send time and is judged by the analytics consumer, not here."""
 
 from __future__ import annotations
 
-import bisect
 import ipaddress
 import re
-import socket
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from maily.analytics.stream import EventKind, MachineReason
+from maily.tracking.networks import address_number, in_ranges, network_ranges
 
 __all__ = ["MachineRule", "MachineRules", "load_rules"]
 
@@ -77,39 +76,7 @@ class _Matcher:
     ends: list[int] = field(default_factory=list)
 
     def network_matches(self, address: int) -> bool:
-        at = bisect.bisect_right(self.starts, address) - 1
-        return at >= 0 and address <= self.ends[at]
-
-
-def _ranges(networks: Iterable[str]) -> tuple[list[int], list[int]]:
-    # IPv6 addresses are offset past the IPv4 space so one sorted list holds both.
-    spans = []
-    for text in networks:
-        net = ipaddress.ip_network(text, strict=False)
-        offset = 0 if net.version == 4 else 1 << 32
-        spans.append((int(net.network_address) + offset, int(net.broadcast_address) + offset))
-    spans.sort()
-    merged: list[tuple[int, int]] = []
-    for start, end in spans:
-        if merged and start <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return [s for s, _ in merged], [e for _, e in merged]
-
-
-def _address(ip: str) -> int | None:
-    try:
-        return int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big")
-    except OSError:
-        pass
-    try:
-        parsed = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    if parsed.version == 6 and parsed.ipv4_mapped is not None:
-        return int(parsed.ipv4_mapped)
-    return int(parsed) + (0 if parsed.version == 4 else 1 << 32)
+        return in_ranges(self.starts, self.ends, address)
 
 
 class MachineRules:
@@ -129,7 +96,7 @@ class MachineRules:
                     if rule.user_agents
                     else None
                 )
-                starts, ends = _ranges(rule.networks)
+                starts, ends = network_ranges(rule.networks)
                 self._matchers[kind].append(
                     _Matcher(rule.reason, pattern, frozenset(rule.user_agents_exact), starts, ends)
                 )
@@ -173,7 +140,7 @@ class MachineRules:
 
     @staticmethod
     def _first_for_address(matchers: list[_Matcher], ip: str) -> int:
-        address = _address(ip)
+        address = address_number(ip)
         if address is not None:
             for index, matcher in enumerate(matchers):
                 if matcher.starts and matcher.network_matches(address):
