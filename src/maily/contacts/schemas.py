@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from maily.contacts.fields import FieldType
-from maily.kit.schemas import ORMSchema, Schema, Timezone
+from maily.kit.schemas import Locale, ORMSchema, Schema, Timezone
 
 ContactStatus = Literal["subscribed", "unsubscribed", "bounced", "complained", "cleaned"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-_LOCALE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
-
-
-def _locale(value: str) -> str:
-    if not _LOCALE.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a locale: use a language tag like en, pt-BR or zh-Hant-TW"
-        )
-    return value
-
-
-Locale = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=35), AfterValidator(_locale)
-]
 EmailText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 from zoneinfo import available_timezones
 
@@ -19,6 +20,27 @@ def _known_zone(value: str) -> str:
 
 Timezone = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_known_zone)
+]
+
+# A language tag as contacts carry it: en, pt-BR, zh-Hant-TW (35 characters at most).
+_LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
+MAX_LOCALE = 35
+
+
+def is_locale(value: str) -> bool:
+    return len(value) <= MAX_LOCALE and _LOCALE.fullmatch(value) is not None
+
+
+def _locale(value: str) -> str:
+    if not is_locale(value):
+        raise ValueError(
+            f"{value!r} is not a locale: use a language tag like en, pt-BR or zh-Hant-TW"
+        )
+    return value
+
+
+Locale = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=MAX_LOCALE), AfterValidator(_locale)
 ]
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
@@ -20,7 +19,7 @@ from maily.contacts.fields import MAX_TEXT, FieldSpec, FieldType, InvalidFieldVa
 from maily.contacts.imports.mapping import ColumnPlan
 from maily.contacts.imports.sniffing import jsonl_cell
 from maily.kit.db.base import new_uuid_run
-from maily.kit.schemas import TIMEZONES
+from maily.kit.schemas import TIMEZONES, is_locale
 
 __all__ = [
     "BATCH_ROWS",
@@ -41,7 +40,6 @@ MAX_NAME = 200
 MAX_TAG = 100
 MAX_TAGS = 100
 _MEMO_LIMIT = 50_000
-_LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 
 # (row, value, reason) — one line of the error report.
 Problem = tuple[int, str, str]
@@ -322,7 +320,7 @@ class RowChecker:
                 timezone = None
         if plan.locale is not None:
             locale = cells[plan.locale].strip() or None
-            if locale is not None and (len(locale) > 35 or not _LOCALE.match(locale)):
+            if locale is not None and not is_locale(locale):
                 self._warn(problems, row_no, locale, "not a locale like en or pt-BR")
                 locale = None
         return timezone, locale
