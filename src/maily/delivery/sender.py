@@ -191,6 +191,7 @@ class Sender:
     async def deliver(self, lease: Lease) -> BatchReport:
         started = time_ns()
         report = BatchReport(leased=len(lease.rows), skipped=len(lease.skipped))
+        recorded: list[Recorded] = []
         changes: dict[tuple[uuid.UUID, uuid.UUID], Counter[str]] = defaultdict(Counter)
         for key in lease.skipped:
             changes[key][DeliveryStatus.skipped] += 1
@@ -231,9 +232,10 @@ class Sender:
             for row in recorded:
                 changes[(row.workspace_id, row.campaign_id)][row.status] += 1
                 report.outcomes[row.status] += 1
-            await self._touch_contacts(recorded)
         for (workspace_id, campaign_id), counts in changes.items():
             await self.publisher.changed(workspace_id, campaign_id, counts)
+        # After the live counters: a wait on a contact's row must not delay them.
+        await self._touch_contacts(recorded)
         return report
 
     async def _touch_contacts(self, recorded: list[Recorded]) -> None:

@@ -19,7 +19,7 @@ class Workspace(UUIDMixin, TimestampMixin, Base):
     # CAN-SPAM: every campaign must carry the sender's physical postal address.
     postal_address: Mapped[str] = mapped_column(String(500), nullable=False, default="")
     # Brand settings the AI assistant writes with: name, voice, primary_color,
-    # font_family, logo_url, website_url (see maily.ai.schemas.BrandSettings).
+    # font_family, logo_url, website_url (see maily.auth.schemas.BrandSettings).
     brand: Mapped[dict[str, Any]] = mapped_column(
         JSONB, nullable=False, default=dict, server_default=text("'{}'::jsonb")
     )

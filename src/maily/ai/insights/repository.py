@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Integer, String, and_, cast, extract, func
 from sqlalchemy.sql import column, table
 
 from maily.kit.db import AsyncSession
-from maily.models import Campaign, CampaignStats, Contact, Delivery, Event, Workspace
+from maily.models import Campaign, CampaignStats, Contact, Delivery, Event
 
 ENGAGEMENT_EVENTS = ("open", "click")
 # The server's zone names, to tell a valid contact timezone from a typo (AT TIME ZONE
@@ -171,12 +171,6 @@ class InsightsRepository:
 
     async def campaign(self, workspace_id: uuid.UUID, campaign_id: uuid.UUID) -> Campaign | None:
         return await self.session.get(Campaign, (workspace_id, campaign_id))
-
-    async def workspace(self, workspace_id: uuid.UUID) -> tuple[str, str] | None:
-        """The workspace's name and postal address."""
-        query = select(Workspace.name, Workspace.postal_address).where(Workspace.id == workspace_id)
-        found = (await self.session.execute(query)).one_or_none()
-        return (found[0], found[1]) if found is not None else None
 
     async def variant_totals(
         self, workspace_id: uuid.UUID, campaign_id: uuid.UUID

@@ -42,7 +42,7 @@ from maily.auth.service import WorkspaceContext
 from maily.config import Settings
 from maily.kit.db import AsyncSession
 from maily.kit.errors import NotFound, Unprocessable
-from maily.models import Campaign
+from maily.models import Campaign, Workspace
 from maily.templates.compiler import TemplateKind
 from maily.templates.schemas import TemplateRole
 from maily.templates.service import Content, TemplateService, preview_urls
@@ -305,7 +305,8 @@ class ContentCheck:
                 layout_id=None,
             )
         _, rendered = await templates.check(ctx, content)
-        workspace = await InsightsRepository(self.session).workspace(ctx.workspace_id)
+        # Loaded when the template was checked: the session answers without a query.
+        workspace = await self.session.get(Workspace, ctx.workspace_id)
         if workspace is None:
             raise NotFound("workspace not found")
         urls = preview_urls(self.settings.api.external_url)
@@ -314,7 +315,7 @@ class ContentCheck:
             preheader=content.preheader,
             html=rendered.html,
             text=rendered.text,
-            brand=Brand(name=workspace[0], postal_address=workspace[1]),
+            brand=Brand(name=workspace.name, postal_address=workspace.postal_address),
             unsubscribe_urls=[urls["unsubscribe_url"], urls["preferences_url"]],
         )
         findings = _own_links_apart(list(report.findings), self.settings.api.external_url)
