@@ -164,10 +164,15 @@ unsubscribe link, postal address, links and spam phrases are checked elsewhere."
 _Output = TypeVar("_Output", bound=BaseModel)
 
 
+def instructions(name: str) -> str:
+    """An agent's fixed instructions (the same for every task)."""
+    return _INSTRUCTIONS[name] + "\n\n" + DATA_RULES
+
+
 def _agent(name: str, output_type: type[_Output]) -> Agent[None, _Output]:
     return Agent(
         output_type=output_type,
-        instructions=_INSTRUCTIONS[name] + "\n\n" + DATA_RULES,
+        instructions=instructions(name),
         name=name,
         retries=1,
     )
@@ -183,8 +188,3 @@ compliance_critic = _agent("compliance_critic", Critique)
 
 
 INSTRUCTED_AGENTS = tuple(_INSTRUCTIONS)
-
-
-def instructions(name: str) -> str:
-    """An agent's fixed instructions (the same for every task)."""
-    return _INSTRUCTIONS[name] + "\n\n" + DATA_RULES

@@ -45,6 +45,7 @@ from maily.ai.mesh.prompts import Prompt
 from maily.ai.mesh.validation import (
     Allowed,
     check_template_code,
+    errors_in,
 )
 
 __all__ = ["MAX_ROUNDS", "BudgetSpent", "MeshRun", "errors_in", "failure_reason"]
@@ -124,10 +125,6 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, UnexpectedModelBehavior):
         return f"the model's answer could not be used: {exc.message}"
     return str(exc) or type(exc).__name__
-
-
-def errors_in(findings: Sequence[CheckFinding]) -> list[CheckFinding]:
-    return [f for f in findings if f.severity == "error"]
 
 
 class MeshRun:

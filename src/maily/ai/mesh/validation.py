@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import nh3
 from jinja2 import Environment, TemplateSyntaxError, nodes
@@ -343,6 +343,10 @@ def _leaked_instructions(text: str) -> list[CheckFinding]:
     return []
 
 
+def errors_in(findings: Sequence[CheckFinding]) -> list[CheckFinding]:
+    return [f for f in findings if f.severity == "error"]
+
+
 @dataclass
 class ValidatedTemplate:
     mjml: str
@@ -352,11 +356,10 @@ class ValidatedTemplate:
     text: str
     report: CheckReport
     compiled: bool = False
-    findings: list[CheckFinding] = field(default_factory=list)
 
     @property
     def errors(self) -> list[CheckFinding]:
-        return [f for f in self.report.findings if f.severity == "error"]
+        return errors_in(self.report.findings)
 
     def rank(self) -> tuple[int, int]:
         """Lower is better: a draft that compiles beats one that doesn't."""
@@ -449,10 +452,8 @@ async def validate_template(
         require_subject=require_subject,
     )
     every = [*findings, *report.findings]
-    result.subject = subject
     result.html = safe_html
     result.text = text
-    result.findings = findings
     result.report = CheckReport(
         passed=not any(f.severity == "error" for f in every), findings=every
     )
