@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from maily.campaigns.ab import pick_winner, rate
+
 Metric = Literal["opens", "clicks"]
 ALPHA = 0.05
 Z_ALPHA = 1.959964  # two-sided 95 %
@@ -33,7 +35,7 @@ class Arm:
 
     @property
     def rate(self) -> float:
-        return self.hits / self.sent if self.sent else 0.0
+        return rate(self.sent, self.hits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,5 +138,5 @@ def compare_all(arms: Mapping[str, Arm], metric: Metric) -> list[Comparison]:
     if len(arms) < 2:
         return []
     names = sorted(arms)
-    leader = max(names, key=lambda name: (arms[name].rate, -names.index(name)))
+    leader = pick_winner(names, {name: (arm.sent, arm.hits) for name, arm in arms.items()})
     return [compare(arms[leader], arms[name], metric) for name in names if name != leader]

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Integer, String, and_, cast, extract, func
 from sqlalchemy.sql import column, table
 
 from maily.kit.db import AsyncSession
-from maily.models import Campaign, CampaignStats, Contact, Delivery, Event
+from maily.models import Campaign, Contact, Delivery, Event
 
 ENGAGEMENT_EVENTS = ("open", "click")
 # The server's zone names, to tell a valid contact timezone from a typo (AT TIME ZONE
@@ -66,13 +66,6 @@ class ContactHistory:
     status: str
     counts: dict[int, float]
     messages: list[MessageRow]
-
-
-@dataclass(frozen=True, slots=True)
-class VariantTotals:
-    sent: int
-    unique_human_opens: int
-    unique_human_clicks: int
 
 
 class InsightsRepository:
@@ -171,25 +164,3 @@ class InsightsRepository:
 
     async def campaign(self, workspace_id: uuid.UUID, campaign_id: uuid.UUID) -> Campaign | None:
         return await self.session.get(Campaign, (workspace_id, campaign_id))
-
-    async def variant_totals(
-        self, workspace_id: uuid.UUID, campaign_id: uuid.UUID
-    ) -> dict[str, VariantTotals]:
-        """A campaign's rollups summed per A/B variant ('' for none)."""
-        query = (
-            select(
-                CampaignStats.variant,
-                func.sum(CampaignStats.sent),
-                func.sum(CampaignStats.unique_human_opens),
-                func.sum(CampaignStats.unique_human_clicks),
-            )
-            .where(
-                CampaignStats.workspace_id == workspace_id,
-                CampaignStats.campaign_id == campaign_id,
-            )
-            .group_by(CampaignStats.variant)
-        )
-        return {
-            str(variant): VariantTotals(int(sent or 0), int(opens or 0), int(clicks or 0))
-            for variant, sent, opens, clicks in await self.session.execute(query)
-        }

@@ -39,10 +39,12 @@ from maily.ai.insights.send_time import (
     window_slots,
 )
 from maily.auth.service import WorkspaceContext
+from maily.campaigns.ab import variant_names
 from maily.config import Settings
 from maily.kit.db import AsyncSession
 from maily.kit.errors import NotFound, Unprocessable
 from maily.models import Campaign, Workspace
+from maily.reports.repository import ReportRepository
 from maily.templates.compiler import TemplateKind
 from maily.templates.schemas import TemplateRole
 from maily.templates.service import Content, TemplateService, preview_urls
@@ -118,6 +120,7 @@ def _zone(name: str) -> ZoneInfo:
 class InsightsService:
     def __init__(self, session: AsyncSession) -> None:
         self.insights = InsightsRepository(session)
+        self.reports = ReportRepository(session)
 
     async def contact(
         self, ctx: WorkspaceContext, contact_id: uuid.UUID, now: datetime | None = None
@@ -196,16 +199,16 @@ class InsightsService:
                 clicks=[],
                 verdict="the campaign has no A/B test",
             )
-        totals = await self.insights.variant_totals(ctx.workspace_id, campaign_id)
-        names = [v["name"] for v in test["variants"]]
+        # The report's own per-variant sums of the rollups.
+        totals = (await self.reports.variant_counters(ctx.workspace_id, campaign_id)).by_variant
         figures = []
         opens: dict[str, ab.Arm] = {}
         clicks: dict[str, ab.Arm] = {}
-        for name in names:
-            found = totals.get(name)
-            sent = found.sent if found else 0
-            o = found.unique_human_opens if found else 0
-            c = found.unique_human_clicks if found else 0
+        for name in variant_names(test):
+            found = totals.get(name, {})
+            sent = found.get("sent", 0)
+            o = found.get("unique_human_opens", 0)
+            c = found.get("unique_human_clicks", 0)
             opens[name], clicks[name] = ab.Arm(name, sent, o), ab.Arm(name, sent, c)
             figures.append(
                 schemas.VariantFigures(
