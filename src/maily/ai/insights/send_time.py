@@ -18,6 +18,7 @@ reads them from PostgreSQL, and bench/send_time.py feeds simulated ones."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -62,12 +63,14 @@ def describe_hour(how: int) -> str:
     return f"{WEEKDAYS[how // HOURS_PER_DAY]} {how % HOURS_PER_DAY:02d}:00"
 
 
-def _kernel(parameters: SendTimeParameters) -> list[tuple[int, float]]:
-    """(offset, weight) pairs of the symmetric smoothing kernel, summing to 1."""
+@functools.cache
+def _kernel(parameters: SendTimeParameters) -> tuple[tuple[int, float], ...]:
+    """(offset, weight) pairs of the symmetric smoothing kernel, summing to 1; made
+    once per parameter set, not once per contact planned."""
     side = parameters.kernel
     pairs = [(0, side[0])] + [(s * d, w) for d, w in enumerate(side[1:], 1) for s in (-1, 1)]
     total = sum(w for _, w in pairs)
-    return [(d, w / total) for d, w in pairs]
+    return tuple((d, w / total) for d, w in pairs)
 
 
 def smooth(counts: HourCounts, parameters: SendTimeParameters = DEFAULT_PARAMETERS) -> list[float]:
