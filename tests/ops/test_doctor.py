@@ -84,7 +84,7 @@ def doctor_settings(
     delivery = DeliverySettings(
         dns_nameservers=["127.0.0.1"],
         dns_port=dns.port,
-        dns_timeout_seconds=2.0,
+        dns_timeout_seconds=10.0,
         return_path_mx_host="mx.maily.test",
     )
     values: dict[str, Any] = {

@@ -37,7 +37,7 @@ def delivery_settings(server: LocalDnsServer, **overrides: object) -> DeliverySe
     values: dict[str, object] = {
         "dns_nameservers": ["127.0.0.1"],
         "dns_port": server.port,
-        "dns_timeout_seconds": 2.0,
+        "dns_timeout_seconds": 10.0,
         "return_path_mx_host": MX_HOST,
         "spf_mechanisms": [SPF_INCLUDE],
         "dmarc_report_address": "dmarc@maily.test",

@@ -27,13 +27,15 @@ def _quoted(value: str) -> str:
 class LocalDnsServer:
     """Answers from `records` ({(name, type): [values]}); unknown names get NXDOMAIN.
 
-    `silent` makes it drop every query (a resolver timeout), `servfail` answer
+    `silent` makes it drop every query (a resolver timeout), `drop` the next that
+    many (datagrams lost on the way), `servfail` answer
     SERVFAIL, and `udp_limit` truncate UDP answers bigger than that, so the
     resolver must retry over TCP."""
 
     def __init__(self) -> None:
         self.records: dict[tuple[str, str], list[str]] = {}
         self.silent = False
+        self.drop = 0
         self.servfail = False
         self.udp_limit: int | None = None
         self.queries: list[tuple[str, str, str]] = []  # (name, type, transport)
@@ -48,6 +50,7 @@ class LocalDnsServer:
         self.records.clear()
         self.queries.clear()
         self.silent = self.servfail = False
+        self.drop = 0
         self.udp_limit = None
 
     async def start(self) -> None:
@@ -81,6 +84,9 @@ class LocalDnsServer:
         rdtype = dns.rdatatype.to_text(question.rdtype)
         self.queries.append((name, rdtype, transport))
         if self.silent:
+            return None
+        if self.drop > 0:
+            self.drop -= 1
             return None
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA

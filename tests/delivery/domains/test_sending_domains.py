@@ -219,6 +219,14 @@ async def test_a_silent_resolver_times_out(dns: LocalDnsServer) -> None:
         await lookup.txt("x.example.com")
 
 
+async def test_a_lost_query_is_sent_again_within_the_budget(dns: LocalDnsServer) -> None:
+    dns.set("x.example.com", "TXT", "v=spf1 -all")
+    dns.drop = 1
+    lookup = DnsLookup(["127.0.0.1"], dns.port, timeout=1.0)
+    assert await lookup.txt("x.example.com") == ["v=spf1 -all"]
+    assert [q[:2] for q in dns.queries] == [("x.example.com", "TXT")] * 2
+
+
 class TestCnameReturnPath:
     @pytest.fixture
     def delivery(self, dns_server: LocalDnsServer) -> DeliverySettings:

@@ -19,6 +19,8 @@ __all__ = ["CheckResult", "DnsLookup", "LookupFailed", "check_records"]
 
 # Biggest UDP answer we ask for (the DNS flag day 2020 figure); bigger ones come by TCP.
 EDNS_PAYLOAD = 1232
+# Longest wait for one try of a query before it is sent again (dnspython's default).
+TRY_TIMEOUT = 2.0
 
 
 class LookupFailed(Exception):
@@ -59,8 +61,10 @@ class DnsLookup:
         if self._nameservers:
             resolver.nameservers = self._nameservers
         resolver.port = self._port
+        # The setting bounds the whole lookup; each try gets a part of it, so a lost
+        # UDP datagram is sent again instead of failing the check.
         resolver.lifetime = self._timeout
-        resolver.timeout = self._timeout
+        resolver.timeout = min(TRY_TIMEOUT, self._timeout / 2)
         resolver.use_edns(0, 0, EDNS_PAYLOAD)
         return resolver
 
