@@ -22,13 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from maily.api.app import create_app
 from maily.api.state import AppState
+from maily.api.tracing import instrument_app
 from maily.campaigns.scheduler import Scheduler
 from maily.config import SchedulerSettings, SenderSettings, Settings
 from maily.delivery.parts import DeliveryParts
 from maily.delivery.sender import Sender
 from maily.kit.db import create_sessionmaker, transaction
 from maily.kit.queue import JobQueue
-from maily.kit.tracing import configure_tracing, instrument_app
+from maily.kit.tracing import configure_tracing
 from maily.models import Campaign, Event, User, Workspace
 from tests.campaigns.support import RecordingTransport, StandInComposer
 from tests.campaigns.test_api import Api

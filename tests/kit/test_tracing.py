@@ -19,16 +19,12 @@ from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from maily.api.tracing import instrument_app
 from maily.config import Settings
 from maily.kit.db import create_engine
 from maily.kit.logging import configure_logging, get_logger
 from maily.kit.requestid import HEADER, RequestIdMiddleware
-from maily.kit.tracing import (
-    configure_tracing,
-    instrument_app,
-    instrument_database,
-    instrument_redis,
-)
+from maily.kit.tracing import configure_tracing, instrument_database, instrument_redis
 
 
 def make_settings(**observability: Any) -> Settings:

@@ -15,7 +15,9 @@ from maily import __version__
 from maily.ai.endpoints import router as ai_router
 from maily.ai.insights.endpoints import router as insights_router
 from maily.ai.providers.endpoints import router as ai_providers_router
+from maily.api.errors import install_error_handlers
 from maily.api.state import AppState
+from maily.api.tracing import instrument_app
 from maily.api.web import mount_web
 from maily.audit.endpoints import router as audit_router
 from maily.auth.endpoints import router as auth_router
@@ -32,14 +34,12 @@ from maily.delivery.transports.endpoints import router as transport_router
 from maily.delivery.webhooks.endpoints import router as bounce_webhooks_router
 from maily.kit.crypto import SecretBox, configure_secret_box
 from maily.kit.db import create_engine, create_sessionmaker
-from maily.kit.errors import install_error_handlers
 from maily.kit.health import database_check, readiness_response, redis_check
 from maily.kit.metrics import HTTPMetricsMiddleware, metrics_endpoint
 from maily.kit.queue import JobQueue, set_current_queue
 from maily.kit.ratelimit import RateLimiter
 from maily.kit.requestid import RequestIdMiddleware
 from maily.kit.storage import storage_from_settings
-from maily.kit.tracing import instrument_app
 from maily.realtime.endpoints import router as realtime_router
 from maily.reports.endpoints import router as reports_router
 from maily.segments.endpoints import router as segments_router

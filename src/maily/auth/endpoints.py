@@ -16,6 +16,7 @@ from maily.api.deps import (
     get_principal,
     oauth2_scheme,
 )
+from maily.api.errors import error_body
 from maily.auth import schemas
 from maily.auth.auth import (
     APIKeysRead,
@@ -28,7 +29,7 @@ from maily.auth.auth import (
 )
 from maily.auth.permissions import CATALOGUE, ROLE_PERMISSIONS, Role
 from maily.auth.service import AuthService, RefreshTokenReused
-from maily.kit.errors import BadRequest, Forbidden, TooManyRequests, error_body
+from maily.kit.errors import BadRequest, Forbidden, TooManyRequests
 from maily.kit.pagination import Page, PageParams, make_page, page_params
 from maily.kit.schemas import contains_nul
 

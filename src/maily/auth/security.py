@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import uuid
@@ -15,9 +16,15 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from maily.config import Settings
 
 _hasher = PasswordHasher()
-# A real hash to verify against when the user does not exist, so that a wrong
-# address and a wrong password take the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A real hash to verify against when the user does not exist, so that a wrong
+    address and a wrong password take the same time. Made on first use, not at import:
+    every process imports this module, few of them check passwords."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
 
 API_KEY_PREFIX = "mly_"
 
@@ -28,7 +35,9 @@ def hash_password(password: str) -> str:
 
 def verify_password(password: str, password_hash: str | None) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return (
+            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -4,14 +4,11 @@ and the stored trace context that carries a campaign send across processes."""
 from __future__ import annotations
 
 import sys
-from typing import Final
 
-from fastapi import FastAPI
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_NAMESPACE, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -24,9 +21,6 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from maily.config import Settings
-
-# Probes and scrapes arrive every few seconds and say nothing about user requests.
-UNTRACED_URLS: Final = r"/healthz$,/readyz$,/metrics$"
 
 # The provider installed as the process-wide one. OpenTelemetry lets the global be
 # set once; every later `configure_tracing` without its own exporter reuses it.
@@ -79,24 +73,9 @@ def configure_tracing(
     return provider
 
 
-def instrument_app(app: FastAPI, tracer_provider: TracerProvider | None = None) -> None:
-    """Trace every request of a FastAPI app (except probes and scrapes).
-
-    Uses `tracer_provider`, else the one `configure_tracing` installed; does nothing
-    when tracing is off. FastAPI's built-in telemetry sees this instrumentation and
-    stands aside, so requests are not traced twice. Add `RequestIdMiddleware` with
-    `app.add_middleware` so its access line runs inside the request's span.
-    """
-    provider = tracer_provider or _provider
-    if provider is None:
-        return
-    FastAPIInstrumentor.instrument_app(
-        app,
-        tracer_provider=provider,
-        excluded_urls=UNTRACED_URLS,
-        # Spans per ASGI message (`http send`) add volume, not insight.
-        exclude_spans=["receive", "send"],
-    )
+def installed_provider() -> TracerProvider | None:
+    """The process-wide provider `configure_tracing` installed, if any."""
+    return _provider
 
 
 def instrument_database(tracer_provider: TracerProvider | None = None) -> None:

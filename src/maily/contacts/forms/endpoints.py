@@ -14,11 +14,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import ValidationError
 
 from maily.api.deps import SessionDep, SettingsDep, State
+from maily.api.errors import error_body
 from maily.contacts import subscriptions
 from maily.contacts.auth import ContactsRead, ContactsWrite
 from maily.contacts.forms import rendering, schemas
 from maily.contacts.forms.service import FormService, InvalidSubmission, PublicForm
-from maily.kit.errors import MailyError, NotFound, TooManyRequests, error_body
+from maily.kit.errors import MailyError, NotFound, TooManyRequests
 from maily.kit.pagination import Page, PageParams, make_page, page_params
 from maily.models import SignupForm
 
