@@ -1,5 +1,6 @@
 """Fixtures of the AI tests: fake model APIs on loopback (see tests/ai/fakes.py), a real
-gRPC server on a free port (driven by the scripted runner) and an API whose client dials it."""
+gRPC server on a free port (driven by the scripted runner), an API whose client dials it,
+and one real spamd for the session."""
 
 from __future__ import annotations
 
@@ -18,11 +19,19 @@ from maily.api.deps import get_session
 from maily.config import AISettings, Settings
 from maily.kit.db import AsyncSession
 from maily.kit.queue import JobQueue
+from tests.ai.checks.spamd import Spamd, running_spamd
 from tests.ai.fakes import FakeAnthropic, FakeOpenAI
 from tests.ai.scripted import Script, scripted_runner
 
 FAKE_OPENAI_KEY = "sk-fake-openai-key"
 FAKE_ANTHROPIC_KEY = "sk-ant-fake-key"
+
+
+@pytest.fixture(scope="session")
+def spamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spamd]:
+    """A real spamd on a free loopback port, one for the whole session."""
+    with running_spamd(tmp_path_factory.mktemp("spamd")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -8,121 +8,25 @@ provider is the fake OpenAI-compatible server of tests/ai/fakes.py, over real HT
 
 from __future__ import annotations
 
-import json
-import os
-import queue
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
-import grpc
 import httpx
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from maily.ai.client import NOT_ANSWERING
-from maily.ai.server import SERVICE_NAME
 from maily.api.app import create_app, state_from
 from maily.config import Settings
 from maily.kit.queue import JobQueue
-from tests.ai.conftest import FAKE_OPENAI_KEY, quick_ai_settings
+from tests.ai.conftest import quick_ai_settings
 from tests.ai.fakes import FakeOpenAI
 from tests.ai.mesh.support import Router, plan, subjects
-from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET_KEY, Account, sign_up
-
-DEADLINE = 60.0  # longest a process may take to start or stop on a busy machine
+from tests.ai.service import DEADLINE, AIProcess, add_provider, free_port
+from tests.conftest import Account, sign_up
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class AIProcess:
-    """`maily ai` as a subprocess, its JSON log lines read as they arrive."""
-
-    def __init__(self, settings: Settings, port: int) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MAILY_")}
-        assert settings.database.url
-        assert settings.redis.url
-        env.update(
-            {
-                "MAILY_ENVIRONMENT": "test",
-                "MAILY_DATABASE_URL": settings.database.url,
-                "MAILY_REDIS_URL": settings.redis.url,
-                "MAILY_SECURITY__SECRET_KEY": TEST_SECRET_KEY,
-                "MAILY_SECURITY__ENCRYPTION_KEYS": json.dumps([TEST_ENCRYPTION_KEY]),
-                "MAILY_AI__HOST": "127.0.0.1",
-                "MAILY_AI__PORT": str(port),
-                # The fake model API listens on loopback.
-                "MAILY_AI_PROVIDERS__ALLOW_LOOPBACK": "true",
-                "MAILY_ROLES__HEALTH_BASE_PORT": "0",
-                "MAILY_OBSERVABILITY__LOG_JSON": "true",
-            }
-        )
-        self.port = port
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "maily", "ai"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def wait_for(self, message: str) -> dict[str, Any]:
-        deadline = time.monotonic() + DEADLINE
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                raw = self.lines.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if raw is None:
-                break
-            self.seen.append(raw)
-            try:
-                line: dict[str, Any] = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            if line.get("message") == message:
-                return line
-        raise AssertionError(f"`maily ai` never logged {message!r}: {''.join(self.seen)[-3000:]}")
-
-    async def wait_serving(self) -> None:
-        self.wait_for("AI service listening")
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{self.port}") as channel:
-            answer = await health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=DEADLINE
-            )
-        assert answer.status == health_pb2.HealthCheckResponse.SERVING
-
-    def terminate(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=DEADLINE)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture
@@ -159,21 +63,6 @@ async def committed_api(
     if client_of_ai is not None:
         await client_of_ai.close()
     await state.storage.aclose()
-
-
-async def add_provider(client: httpx.AsyncClient, owner: Account, fake: FakeOpenAI) -> None:
-    created = await client.post(
-        f"/api/v1/workspaces/{owner.workspace_id}/ai/providers",
-        headers=owner.headers,
-        json={
-            "name": "Fake OpenAI",
-            "kind": "openai",
-            "base_url": fake.base_url,
-            "model": "fake-model",
-            "api_key": FAKE_OPENAI_KEY,
-        },
-    )
-    assert created.status_code == 201, created.text
 
 
 def assert_subject_lines(answer: httpx.Response) -> None:

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from tests.ai.conftest import Assistant
 from tests.ai.scripted import BAD_RESULT, MJML, MODEL_DOWN, MODEL_DOWN_LATER
+from tests.ai.service import parse_sse
 from tests.conftest import Account, sign_up
 
 WAIT = 10.0
@@ -20,15 +21,6 @@ WAIT = 10.0
 
 def base(account: Account) -> str:
     return f"/api/v1/workspaces/{account.workspace_id}"
-
-
-def parse_sse(body: str) -> list[tuple[str, dict[str, Any]]]:
-    """`event:` / `data:` blocks separated by blank lines, in order."""
-    events = []
-    for block in body.strip().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        events.append((fields["event"], json.loads(fields["data"])))
-    return events
 
 
 async def api_key(

@@ -20,7 +20,6 @@ import binascii
 import hmac
 import json
 import re
-import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -32,7 +31,6 @@ from email.utils import formatdate, make_msgid
 from enum import StrEnum
 from typing import Any
 
-import uvicorn
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
@@ -43,6 +41,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from maily.delivery.transports.base import OutgoingMessage
+from tests.asgi_server import serving
 
 SES_KEY_ID = "AKIAFAKEPROVIDER0001"
 SES_SECRET = "fake-ses-secret-access-key/0000000000000"
@@ -444,28 +443,14 @@ class FakeProviders:
 
 @contextmanager
 def running_fake_providers() -> Iterator[FakeProviders]:
-    """Serve the fake on a free loopback port for the duration of the block.
-
-    The socket is bound and listening before the server thread starts, so clients
-    may connect at once: the kernel queues them until uvicorn accepts."""
+    """Serve the fake on a free loopback port for the duration of the block."""
     fake = FakeProviders()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    fake.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(
-        uvicorn.Config(fake.app(), log_config=None, access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield fake
-    finally:
-        fake.release_hung()
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serving(fake.app(), lifespan="on", stop_timeout=10) as url:
+        fake.base_url = url
+        try:
+            yield fake
+        finally:
+            fake.release_hung()
 
 
 def outgoing(

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -15,7 +13,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -29,6 +26,7 @@ from maily.kit.queue import JobContext
 from maily.realtime.channels import live_channel
 from maily.webhooks.campaign_states import STATE_TASK, state_job_kwargs
 from maily.webhooks.tasks import campaign_state_changed
+from tests.asgi_server import serving
 from tests.conftest import (
     Stores,
     _psycopg_conninfo,
@@ -59,29 +57,8 @@ def replicas(stores: Stores) -> Iterator[Replicas]:
     upgrade(database_url)
     redis_url = stores.redis_url.rsplit("/", 1)[0] + f"/{1 + index}"
     settings = make_settings(database_url, redis_url, rate_limit={"enabled": False})
-    servers, threads, sockets, urls = [], [], [], []
-    for _ in range(2):
-        # Listening before the server starts: clients may connect at once.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings), log_config=None, access_log=False)
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        servers.append(server)
-        threads.append(thread)
-        sockets.append(sock)
-        urls.append(f"http://127.0.0.1:{sock.getsockname()[1]}")
-    yield Replicas((urls[0], urls[1]), settings)
-    for server in servers:
-        server.should_exit = True
-    for thread in threads:
-        thread.join(timeout=15)
-    for sock in sockets:
-        sock.close()
+    with serving(create_app(settings)) as first, serving(create_app(settings)) as second:
+        yield Replicas((first, second), settings)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Drafting a campaign from a brief over HTTP: coordinator → specialists → writer ↔
-critic loop → a validated template, with the progress events in order."""
+"""Drafting a campaign from a brief in the agent mesh itself (no API, no gRPC; the whole
+path is tests/ai/test_draft_end_to_end.py): coordinator → specialists → writer ↔ critic
+loop → a validated template, with the progress events in order."""
 
 from __future__ import annotations
 
