@@ -1,6 +1,7 @@
 """The email pages in the browser: a template's problems by line and its versions; a
-campaign made in the wizard, sent to the outbox, watched live and reported; the AI
-assistant's failure in words; and another workspace's campaign stays out of sight."""
+block dragged in the visual editor; a campaign made in the wizard, sent to the outbox,
+watched live and reported; the AI assistant's failure in words; and another workspace's
+campaign stays out of sight."""
 
 from __future__ import annotations
 
@@ -239,3 +240,46 @@ def test_another_workspace_cannot_open_a_campaign(
     page.goto("/campaigns/")
     expect(page.get_by_text("No campaigns yet")).to_be_visible()
     expect(page.get_by_text("Secret plans")).to_have_count(0)
+
+
+def test_a_block_dragged_in_the_visual_editor_is_saved_as_the_next_version(
+    context: BrowserContext, page: Page, maily: Maily
+) -> None:
+    user = sign_up_by_api(maily)
+    signed_in(page, user)
+    page.get_by_test_id("nav-templates").click()
+    page.get_by_test_id("template-new").click()
+    page.get_by_test_id("template-name").fill("Visual")
+    expect(page.get_by_test_id("template-status")).to_have_text("Compiles and renders")
+    page.get_by_test_id("template-save").click()
+    expect(page.get_by_test_id("template-saved")).to_be_visible()
+    templates = f"/workspaces/{user.workspace_id}/templates"
+    (made,) = httpx.get(maily.api(templates), headers=user.headers).json()["items"]
+
+    def source_of(version: int) -> str:
+        found = httpx.get(
+            maily.api(f"{templates}/{made['id']}/versions/{version}"), headers=user.headers
+        )
+        assert found.status_code == 200, found.text
+        return str(found.json()["source"])
+
+    dividers = source_of(1).count("<mj-divider")
+
+    page.get_by_role("tab", name="Visual").click()
+    canvas = page.frame_locator(".gjs-frame")
+    expect(canvas.locator("body")).to_contain_text("Hello")  # the starter, laid out
+    block = page.locator(".gjs-block", has_text="Divider")
+    expect(block).to_be_visible()
+    # A real drag: press on the block, move over the email's first text, let go.
+    text = canvas.locator("td").first.bounding_box()
+    assert text is not None
+    block.hover()
+    page.mouse.down()
+    page.mouse.move(text["x"] + text["width"] / 2, text["y"] + text["height"] / 2, steps=12)
+    page.mouse.move(text["x"] + text["width"] / 2, text["y"] + text["height"] - 2, steps=4)
+    page.mouse.up()
+    screenshot(page, "email-template-visual-editor")
+    page.get_by_test_id("template-visual-save").click()
+    page.get_by_role("tab", name="Versions").click()
+    expect(page.get_by_test_id("template-versions")).to_contain_text("Version 2 (current)")
+    assert source_of(2).count("<mj-divider") == dividers + 1
