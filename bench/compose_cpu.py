@@ -33,6 +33,7 @@ from maily.templates import (
     compile_template,
     workspace_variables,
 )
+from maily.tracking.links import link_table_id
 from maily.tracking.tokens import TokenSigner
 
 
@@ -65,6 +66,7 @@ def prepared(algorithm: DkimAlgorithm, links: int) -> PreparedMessages:
         public_url=PUBLIC_URL,
         workspace=workspace_variables("Springfield Goods", "1 Main St, Springfield"),
         campaign=campaign_variables("Spring", "Spring is here"),
+        link_tables={None: link_table_id(workspace_id, uuid.uuid4(), 1, template.links)},
     )
 
 
@@ -123,7 +125,9 @@ def main() -> None:
     repeat = max(200, args.messages // 10)
     pieces = {
         "click_tokens_us": cpu_us(
-            lambda: messages.tokens.click_urls(PUBLIC_URL, delivery.id or uuid.uuid4(), args.links),
+            lambda: messages.tokens.click_urls(
+                PUBLIC_URL, delivery.id or uuid.uuid4(), args.links, messages.link_tables[None]
+            ),
             repeat,
         ),
         "sign_only_us": cpu_us(lambda: signer.sign_parts([(b"From", b" a@b.test")], b""), repeat),
