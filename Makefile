@@ -36,7 +36,12 @@ NPM := npm --prefix web
 WEB_INPUTS := $(shell find web/src web/public -type f 2>/dev/null) \
 	$(wildcard web/*.mjs web/*.cjs web/*.json web/*.ts)
 
+# Node.js 20 or newer builds the UI; say so in words when it is missing or older.
+NODE_CHECK = @node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null \
+	|| { echo "The web UI needs Node.js 20 or newer (found: $$(node --version 2>/dev/null || echo none))" >&2; exit 1; }
+
 web/node_modules/.installed: web/package.json web/package-lock.json
+	$(NODE_CHECK)
 	$(NPM) ci --no-audit --no-fund
 	@touch $@
 
@@ -49,6 +54,7 @@ web: web/out/index.html
 # What `make test` checks of web/: a clean install from the lockfile, eslint, tsc, and
 # the build (which fails when src/api/schema.d.ts is stale against web/openapi.json).
 web-check:
+	$(NODE_CHECK)
 	$(NPM) ci --no-audit --no-fund
 	@touch web/node_modules/.installed
 	$(NPM) run lint
