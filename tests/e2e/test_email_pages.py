@@ -1,15 +1,31 @@
 """The email pages in the browser: a template's problems by line and its versions; a
 block dragged in the visual editor; a campaign made in the wizard, sent to the outbox,
 watched live and reported; the AI assistant's failure in words; and another workspace's
-campaign stays out of sight."""
+campaign stays out of sight; a draft from the assistant, streamed, then accepted."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 
 import httpx
 from playwright.sync_api import BrowserContext, Page, expect
 
+from tests.ai.conftest import FAKE_OPENAI_KEY
+from tests.ai.fakes import Answer, Failure, FakeOpenAI, RecordedRequest
+from tests.ai.mesh.support import (
+    BODY,
+    FOOTER,
+    FOOTER_WITHOUT_ADDRESS,
+    NO_CRITIQUE,
+    ON_VOICE,
+    Router,
+    draft,
+    mjml,
+    plan,
+    subjects,
+)
 from tests.e2e.conftest import Maily, User, screenshot, sign_up_by_api
 
 
@@ -219,6 +235,95 @@ def test_the_assistant_says_why_it_cannot_answer(
     expect(error).to_contain_text(re.compile(r"not available|not answering|provider|model", re.I))
     expect(page.get_by_test_id("ai-draft-result")).to_have_count(0)
     screenshot(page, "email-assistant-unavailable")
+
+
+def test_the_assistant_streams_a_draft_that_becomes_a_template_once_accepted(
+    context: BrowserContext, page: Page, maily: Maily
+) -> None:
+    """A model provider (the fake OpenAI API) answers each agent of the mesh; the page
+    shows the progress while the agents work, then the checked draft, and only
+    accepting it makes a template."""
+    user = sign_up_by_api(maily)
+    ws = f"/workspaces/{user.workspace_id}"
+    patched = httpx.patch(
+        maily.api(ws),
+        headers=user.headers,
+        json={
+            "postal_address": "12 Leaf Street, Teatown, TT1 2AB",
+            "brand": {
+                "name": "Acme Tea",
+                "logo_url": "https://cdn.acmetea.example/logo.png",
+                "website_url": "https://www.acmetea.example",
+            },
+        },
+    )
+    assert patched.status_code == 200, patched.text
+    with FakeOpenAI(api_key=FAKE_OPENAI_KEY) as fake:
+        added = httpx.post(
+            maily.api(f"{ws}/ai/providers"),
+            headers=user.headers,
+            json={
+                "name": "Fake",
+                "kind": "openai",
+                "base_url": fake.base_url,
+                "model": "fake-model",
+                "api_key": FAKE_OPENAI_KEY,
+            },
+        )
+        assert added.status_code == 201, added.text
+        router = Router(
+            fake,
+            coordinator=[plan("subject_line_specialist", "copywriter", "compliance_critic")],
+            subject_line_specialist=[subjects("Three autumn teas are here", "Smoky, bright")],
+            copywriter=[draft(mjml(BODY, FOOTER_WITHOUT_ADDRESS)), draft(mjml(BODY, FOOTER))],
+            compliance_critic=[NO_CRITIQUE],
+            brand_voice=[ON_VOICE],
+        )
+        # The copywriter answers only once the page shows the plan: progress reaches
+        # the browser while the agents are still at work.
+        plan_shown = threading.Event()
+
+        async def held(request: RecordedRequest) -> Answer:
+            if router.agent_of(request) == "copywriter" and not await asyncio.to_thread(
+                plan_shown.wait, 60
+            ):
+                return Failure(500, "the page never showed the plan")
+            return router(request)
+
+        fake.respond_with(held)
+        signed_in(page, user)
+        page.get_by_test_id("nav-assistant").click()
+        page.get_by_test_id("ai-brief").fill(
+            "Announce our three autumn blends; link to https://shop.acmetea.example/autumn"
+        )
+        page.get_by_test_id("ai-draft-submit").click()
+        progress = page.get_by_test_id("ai-progress")
+        expect(progress).to_contain_text("plan")
+        expect(page.get_by_test_id("ai-draft-result")).to_have_count(0)
+        plan_shown.set()
+
+        result = page.get_by_test_id("ai-draft-result")
+        expect(result).to_be_visible(timeout=60_000)
+        expect(progress).to_contain_text("revision")  # the critic sent the first draft back
+        expect(page.get_by_test_id("ai-subject-line").first).to_contain_text(
+            "Three autumn teas are here"
+        )
+        expect(page.get_by_test_id("ai-checks")).to_be_visible()
+        preview = page.frame_locator('[data-testid="ai-preview"]').locator("body")
+        expect(preview).to_contain_text("autumn blends are in")  # the draft, rendered
+        expect(preview).to_contain_text("12 Leaf Street, Teatown")
+        page.get_by_test_id("ai-preview").scroll_into_view_if_needed()
+        screenshot(page, "email-assistant-draft")
+        assert router.calls.count("copywriter") == 2
+
+    templates = maily.api(f"{ws}/templates")
+    assert httpx.get(templates, headers=user.headers).json()["items"] == []
+    page.get_by_test_id("ai-accept").click()
+    expect(page.get_by_test_id("ai-accepted")).to_be_visible()
+    made = httpx.get(templates, headers=user.headers).json()["items"]
+    assert len(made) == 1
+    template = httpx.get(f"{templates}/{made[0]['id']}", headers=user.headers).json()
+    assert template["subject"] == "Three autumn teas are here"
 
 
 def test_another_workspace_cannot_open_a_campaign(
