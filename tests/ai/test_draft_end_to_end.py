@@ -22,7 +22,7 @@ from maily.api.app import create_app
 from maily.config import Settings
 from tests.ai.checks.spamd import Spamd
 from tests.ai.conftest import quick_ai_settings
-from tests.ai.fakes import Answer, Failure, FakeOpenAI, RecordedRequest
+from tests.ai.fakes import FakeOpenAI
 from tests.ai.mesh.support import (
     BODY,
     FOOTER,
@@ -140,15 +140,7 @@ async def test_a_brief_becomes_a_validated_draft_through_the_ai_service(
         # The copywriter's first answer waits until the caller has read the plan: the
         # events reach the browser while the agents are still at work.
         plan_seen = threading.Event()
-
-        async def held(request: RecordedRequest) -> Answer:
-            if router.agent_of(request) == "copywriter" and not await asyncio.to_thread(
-                plan_seen.wait, DEADLINE
-            ):
-                return Failure(500, "the caller never saw the plan")
-            return router(request)
-
-        fake_openai.respond_with(held)
+        router.hold("copywriter", until=plan_seen, timeout=DEADLINE)
 
         pushed: list[dict[str, Any]] = []
         async with connect(

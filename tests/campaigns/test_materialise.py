@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from maily.campaigns.audience import audience_predicate
 from maily.campaigns.engine import CampaignEngine
@@ -176,3 +176,23 @@ async def test_another_workspaces_contacts_never_enter_the_ledger(world: World) 
             )
         }
     assert workspaces == {world.workspace_id}
+
+
+async def test_the_ledger_is_planned_for_the_tables_as_they_are_now(world: World) -> None:
+    """A pooled connection may hold a generic plan of the audience statement made when
+    the workspace had a handful of contacts (its plan probes every list membership for
+    every contact). Materialising asks for a plan of this run's own, for this
+    transaction only."""
+    await world.add_contacts(["ann"], lists=["news"])
+    campaign_id = await world.campaign(lists=["news"])
+    async with transaction(world.sessionmaker) as session:
+        campaign = await session.get(Campaign, (world.workspace_id, campaign_id))
+        assert campaign is not None
+        mode = text("SHOW plan_cache_mode")
+        before = (await session.execute(mode)).scalar_one()
+        predicate = await audience_predicate(session, campaign)
+        await DeliveryRepository(session).materialise(campaign, predicate)
+        assert (await session.execute(mode)).scalar_one() == "force_custom_plan"
+    assert before != "force_custom_plan"
+    async with transaction(world.sessionmaker) as session:
+        assert (await session.execute(mode)).scalar_one() == before

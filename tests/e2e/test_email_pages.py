@@ -5,7 +5,6 @@ campaign stays out of sight; a draft from the assistant, streamed, then accepted
 
 from __future__ import annotations
 
-import asyncio
 import re
 import threading
 
@@ -13,7 +12,7 @@ import httpx
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.ai.conftest import FAKE_OPENAI_KEY
-from tests.ai.fakes import Answer, Failure, FakeOpenAI, RecordedRequest
+from tests.ai.fakes import FakeOpenAI
 from tests.ai.mesh.support import (
     BODY,
     FOOTER,
@@ -36,6 +35,17 @@ def signed_in(page: Page, user: User) -> Page:
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     return page
+
+
+def new_template(page: Page, name: str) -> None:
+    """The starter MJML, saved as version 1 of a template called `name`."""
+    page.get_by_test_id("nav-templates").click()
+    page.get_by_test_id("template-new").click()
+    page.get_by_test_id("template-name").fill(name)
+    expect(page.get_by_test_id("template-status")).to_have_text("Compiles and renders")
+    expect(page.get_by_test_id("template-preview")).to_be_visible()
+    page.get_by_test_id("template-save").click()
+    expect(page.get_by_test_id("template-saved")).to_be_visible()
 
 
 def audience(maily: Maily, user: User, contacts: int) -> None:
@@ -74,13 +84,7 @@ def test_template_problems_are_shown_by_line_and_each_save_is_a_version(
 ) -> None:
     user = sign_up_by_api(maily)
     signed_in(page, user)
-    page.get_by_test_id("nav-templates").click()
-    page.get_by_test_id("template-new").click()
-    page.get_by_test_id("template-name").fill("Welcome")
-    expect(page.get_by_test_id("template-status")).to_have_text("Compiles and renders")
-    expect(page.get_by_test_id("template-preview")).to_be_visible()
-    page.get_by_test_id("template-save").click()
-    expect(page.get_by_test_id("template-saved")).to_be_visible()
+    new_template(page, "Welcome")
 
     page.locator(".cm-content").click()
     page.keyboard.press("Control+End")
@@ -282,15 +286,7 @@ def test_the_assistant_streams_a_draft_that_becomes_a_template_once_accepted(
         # The copywriter answers only once the page shows the plan: progress reaches
         # the browser while the agents are still at work.
         plan_shown = threading.Event()
-
-        async def held(request: RecordedRequest) -> Answer:
-            if router.agent_of(request) == "copywriter" and not await asyncio.to_thread(
-                plan_shown.wait, 60
-            ):
-                return Failure(500, "the page never showed the plan")
-            return router(request)
-
-        fake.respond_with(held)
+        router.hold("copywriter", until=plan_shown)
         signed_in(page, user)
         page.get_by_test_id("nav-assistant").click()
         page.get_by_test_id("ai-brief").fill(
@@ -352,12 +348,7 @@ def test_a_block_dragged_in_the_visual_editor_is_saved_as_the_next_version(
 ) -> None:
     user = sign_up_by_api(maily)
     signed_in(page, user)
-    page.get_by_test_id("nav-templates").click()
-    page.get_by_test_id("template-new").click()
-    page.get_by_test_id("template-name").fill("Visual")
-    expect(page.get_by_test_id("template-status")).to_have_text("Compiles and renders")
-    page.get_by_test_id("template-save").click()
-    expect(page.get_by_test_id("template-saved")).to_be_visible()
+    new_template(page, "Visual")
     templates = f"/workspaces/{user.workspace_id}/templates"
     (made,) = httpx.get(maily.api(templates), headers=user.headers).json()["items"]
 

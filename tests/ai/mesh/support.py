@@ -4,6 +4,8 @@ messages' tokens, fixed campaign results, and a way to collect a task's events."
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -106,7 +108,19 @@ class Router:
     def __init__(self, fake: FakeOpenAI, **answers: Sequence[Answer]) -> None:
         self.queues: dict[str, deque[Answer]] = {n: deque(a) for n, a in answers.items()}
         self.calls: list[str] = []
+        self.fake = fake
         fake.respond_with(self)
+
+    def hold(self, agent: str, until: threading.Event, timeout: float = 60.0) -> None:
+        """Answer `agent` only once `until` is set (a test has seen what came before);
+        past `timeout`, answer it with an error instead."""
+
+        async def held(request: RecordedRequest) -> Answer:
+            if self.agent_of(request) == agent and not await asyncio.to_thread(until.wait, timeout):
+                return Failure(500, f"{agent} was held and never released")
+            return self(request)
+
+        self.fake.respond_with(held)
 
     def agent_of(self, request: RecordedRequest) -> str:
         for name in AGENT_NAMES:

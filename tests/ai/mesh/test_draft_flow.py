@@ -4,7 +4,6 @@ loop → a validated template, with the progress events in order."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import uuid
 
@@ -12,7 +11,7 @@ from redis.asyncio import Redis
 
 from maily.ai import contracts
 from maily.ai.mesh import TaskMemory, run_task
-from tests.ai.fakes import Answer, Failure, FakeOpenAI, RecordedRequest
+from tests.ai.fakes import FakeOpenAI
 from tests.ai.mesh.support import (
     BODY,
     BRAND,
@@ -235,15 +234,7 @@ async def test_events_stream_while_the_task_runs(fake_openai: FakeOpenAI, redis:
         compliance_critic=[NO_CRITIQUE],
     )
     release = threading.Event()
-
-    async def held(request: RecordedRequest) -> Answer:
-        if router.agent_of(request) == "copywriter" and not await asyncio.to_thread(
-            release.wait, 30
-        ):
-            return Failure(500, "the caller never saw the copywriter start")
-        return router(request)
-
-    fake_openai.respond_with(held)
+    router.hold("copywriter", until=release, timeout=30)
     seen: list[tuple[str, str]] = []
     async for event in run_task(draft_task(), deps_for(fake_openai, redis)):
         seen.append((event.kind, event.agent))
