@@ -7,7 +7,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,18 +19,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from maily.ai.server import SERVICE_NAME
 from maily.config import Settings
+from tests.ai.checks.spamd import free_port
 from tests.ai.conftest import FAKE_OPENAI_KEY
 from tests.ai.fakes import FakeOpenAI
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET_KEY, Account
 
+__all__ = ["DEADLINE", "AIProcess", "add_provider", "fake_provider", "free_port", "parse_sse"]
+
 DEADLINE = 60.0  # longest a process may take to start or stop on a busy machine
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class AIProcess:
@@ -111,17 +106,22 @@ class AIProcess:
             self.process.wait()
 
 
+def fake_provider(fake: FakeOpenAI) -> dict[str, str]:
+    """The body that adds `fake` as a workspace's model provider."""
+    return {
+        "name": "Fake OpenAI",
+        "kind": "openai",
+        "base_url": fake.base_url,
+        "model": "fake-model",
+        "api_key": FAKE_OPENAI_KEY,
+    }
+
+
 async def add_provider(client: httpx.AsyncClient, owner: Account, fake: FakeOpenAI) -> None:
     created = await client.post(
         f"/api/v1/workspaces/{owner.workspace_id}/ai/providers",
         headers=owner.headers,
-        json={
-            "name": "Fake OpenAI",
-            "kind": "openai",
-            "base_url": fake.base_url,
-            "model": "fake-model",
-            "api_key": FAKE_OPENAI_KEY,
-        },
+        json=fake_provider(fake),
     )
     assert created.status_code == 201, created.text
 

@@ -25,10 +25,12 @@ from tests.ai.conftest import quick_ai_settings
 from tests.ai.fakes import FakeOpenAI
 from tests.ai.mesh.support import (
     BODY,
+    BRAND,
     FOOTER,
     FOOTER_WITHOUT_ADDRESS,
     NO_CRITIQUE,
     ON_VOICE,
+    WORKSPACE_BRAND,
     Router,
     draft,
     mjml,
@@ -41,15 +43,6 @@ from tests.conftest import Account, sign_up
 
 pytestmark = pytest.mark.slow
 
-ADDRESS = "12 Leaf Street, Teatown, TT1 2AB"
-BRAND = {
-    "name": "Acme Tea",
-    "voice": "Warm, plain-spoken, a little playful; never pushy.",
-    "primary_color": "#2f6b3a",
-    "font_family": "Georgia, serif",
-    "logo_url": "https://cdn.acmetea.example/logo.png",
-    "website_url": "https://www.acmetea.example",
-}
 BRIEF = "Announce our three autumn blends; link to https://shop.acmetea.example/autumn"
 GOOD = mjml(BODY, FOOTER)
 
@@ -113,7 +106,9 @@ async def test_a_brief_becomes_a_validated_draft_through_the_ai_service(
         owner = await sign_up(client)
         workspace = f"/api/v1/workspaces/{owner.workspace_id}"
         patched = await client.patch(
-            workspace, headers=owner.headers, json={"postal_address": ADDRESS, "brand": BRAND}
+            workspace,
+            headers=owner.headers,
+            json={"postal_address": BRAND.postal_address, "brand": WORKSPACE_BRAND},
         )
         assert patched.status_code == 200, patched.text
         await add_provider(client, owner, fake_openai)
@@ -234,7 +229,9 @@ async def test_a_brief_becomes_a_validated_draft_through_the_ai_service(
         "Three autumn teas are here",
         "Smoky, bright, citrusy",
     ]
-    assert ADDRESS in result["html"]  # rendered in the sandbox with the workspace's address
+    assert (
+        BRAND.postal_address in result["html"]
+    )  # rendered in the sandbox with the workspace's address
     assert "https://shop.acmetea.example/autumn" in result["html"]
     assert "<script" not in result["html"]
 

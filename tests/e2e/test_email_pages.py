@@ -15,16 +15,19 @@ from tests.ai.conftest import FAKE_OPENAI_KEY
 from tests.ai.fakes import FakeOpenAI
 from tests.ai.mesh.support import (
     BODY,
+    BRAND,
     FOOTER,
     FOOTER_WITHOUT_ADDRESS,
     NO_CRITIQUE,
     ON_VOICE,
+    WORKSPACE_BRAND,
     Router,
     draft,
     mjml,
     plan,
     subjects,
 )
+from tests.ai.service import fake_provider
 from tests.e2e.conftest import Maily, User, screenshot, sign_up_by_api
 
 
@@ -252,27 +255,12 @@ def test_the_assistant_streams_a_draft_that_becomes_a_template_once_accepted(
     patched = httpx.patch(
         maily.api(ws),
         headers=user.headers,
-        json={
-            "postal_address": "12 Leaf Street, Teatown, TT1 2AB",
-            "brand": {
-                "name": "Acme Tea",
-                "logo_url": "https://cdn.acmetea.example/logo.png",
-                "website_url": "https://www.acmetea.example",
-            },
-        },
+        json={"postal_address": BRAND.postal_address, "brand": WORKSPACE_BRAND},
     )
     assert patched.status_code == 200, patched.text
     with FakeOpenAI(api_key=FAKE_OPENAI_KEY) as fake:
         added = httpx.post(
-            maily.api(f"{ws}/ai/providers"),
-            headers=user.headers,
-            json={
-                "name": "Fake",
-                "kind": "openai",
-                "base_url": fake.base_url,
-                "model": "fake-model",
-                "api_key": FAKE_OPENAI_KEY,
-            },
+            maily.api(f"{ws}/ai/providers"), headers=user.headers, json=fake_provider(fake)
         )
         assert added.status_code == 201, added.text
         router = Router(

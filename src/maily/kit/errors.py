@@ -1,4 +1,5 @@
-"""Errors that carry their HTTP status and a stable code; `maily.api.errors` turns them into the API's JSON answers."""
+"""Errors that carry their HTTP status and a stable code; `maily.api.errors` turns
+them into the API's JSON answers."""
 
 from __future__ import annotations
 

@@ -33,6 +33,9 @@ BRAND = contracts.Brand(
     postal_address="12 Leaf Street, Teatown, TT1 2AB",
     website_url="https://www.acmetea.example",
 )
+# The same brand as a workspace keeps it (`PATCH /workspaces/{id}`: `brand` and
+# `postal_address` apart).
+WORKSPACE_BRAND = BRAND.model_dump(exclude={"postal_address"})
 BRIEF = (
     "Announce our three autumn blends (smoky lapsang, first-flush darjeeling, rooibos with "
     "orange peel) to tea lovers; link to https://shop.acmetea.example/autumn"
