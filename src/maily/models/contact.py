@@ -42,8 +42,20 @@ class Contact(TenantMixin, UUIDMixin, TimestampMixin, Base):
             postgresql_ops={"fields": "jsonb_path_ops"},
         ),
         # "Opened / clicked any campaign within N days" reads these, not the events.
-        Index("ix_contacts_last_open", "workspace_id", "last_open_at"),
-        Index("ix_contacts_last_click", "workspace_id", "last_click_at"),
+        # Only contacts who engaged are indexed: every rule on them implies NOT NULL,
+        # and new contacts (an import's million) add no entries.
+        Index(
+            "ix_contacts_last_open",
+            "workspace_id",
+            "last_open_at",
+            postgresql_where=text("last_open_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_contacts_last_click",
+            "workspace_id",
+            "last_click_at",
+            postgresql_where=text("last_click_at IS NOT NULL"),
+        ),
     )
 
     # Normalised: trimmed and lower-cased, so one person is one row per workspace.
