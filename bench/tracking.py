@@ -326,7 +326,19 @@ def main() -> None:
         help="run the bench's redis-server at this niceness (negative: ahead of other work on a shared machine)",
     )
     parser.add_argument(
-        "--profile", type=Path, help="py-spy the server during the open run into this file"
+        "--profile", type=Path, help="py-spy the server during one run into this file"
+    )
+    parser.add_argument(
+        "--profile-run",
+        choices=("open", "click"),
+        default="open",
+        help="the run --profile samples (default: open)",
+    )
+    parser.add_argument(
+        "--profile-format",
+        choices=("speedscope", "raw"),
+        default="speedscope",
+        help="py-spy's output format for --profile (raw: collapsed stacks)",
     )
     parser.add_argument(
         "--profile-consumer",
@@ -442,33 +454,27 @@ def main() -> None:
         load_before = os.getloadavg()
         log(f"warming up for {args.warmup} s")
         warm = run_wrk(wrk, base, args, args.warmup, open_script)
-        profiler: subprocess.Popen[bytes] | None = None
-        if args.profile:
-            profiler = subprocess.Popen(
-                [
-                    "py-spy",
-                    "record",
-                    "-p",
-                    str(server.pid),
-                    "-o",
-                    str(args.profile),
-                    "-f",
-                    "speedscope",
-                    "-d",
-                    str(args.duration),
-                    "-r",
-                    "200",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        log(f"opens for {args.duration} s")
         watched = psutil.Process(server.pid)
-        opened = run_wrk(wrk, base, args, args.duration, open_script, server=watched)
-        if profiler is not None:
-            profiler.wait()
-        log(f"clicks for {args.duration} s")
-        clicked = run_wrk(wrk, base, args, args.duration, click_script, server=watched)
+
+        def profiled_run(name: str, script: Path) -> dict[str, Any]:
+            profiler: subprocess.Popen[bytes] | None = None
+            if args.profile and args.profile_run == name:
+                profiler = subprocess.Popen(
+                    [
+                        *("py-spy", "record", "-p", str(server.pid), "-o", str(args.profile)),
+                        *("-f", args.profile_format, "-d", str(args.duration), "-r", "200"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            log(f"{name}s for {args.duration} s")
+            result = run_wrk(wrk, base, args, args.duration, script, server=watched)
+            if profiler is not None:
+                profiler.wait()
+            return result
+
+        opened = profiled_run("open", open_script)
+        clicked = profiled_run("click", click_script)
         log(f"bare for {args.duration} s")
         bare = run_wrk(wrk, base, args, args.duration, bare_script, "/t/bare", server=watched)
         load_after = os.getloadavg()
