@@ -11,17 +11,12 @@ replayed entry a no-op."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
 from prometheus_client import Counter
-from redis.exceptions import RedisError
-
-from maily.kit.logging import get_logger
-
-_log = get_logger("maily.analytics.stream")
 
 __all__ = [
     "ANALYTICS_GROUP",
@@ -32,7 +27,6 @@ __all__ = [
     "StreamFormatError",
     "TrackingEvent",
     "UnsubscribeChannel",
-    "append_committed_events",
     "append_events",
     "decode_event",
     "encode_event",
@@ -51,9 +45,10 @@ EVENTS_APPENDED: Final = Counter(
 EVENTS_NOT_APPENDED: Final = Counter(
     "maily_events_not_appended",
     "Events whose facts PostgreSQL already holds (bounces, complaints, deliveries "
-    "reported by providers) that could not be appended to the event stream because "
-    "Redis did not answer, by kind: reports, the deliverability guard and outbound "
-    "webhooks miss them.",
+    "reported by providers) that could not be appended to the event stream right "
+    "after their commit because Redis did not answer, by kind. They stay held in "
+    "pending_events and the scheduler appends them once Redis answers "
+    "(maily.analytics.relay; maily_events_held counts those still waiting).",
     ["kind"],
 )
 
@@ -207,28 +202,6 @@ async def append_events(redis: Any, stream_key: str, events: Iterable[TrackingEv
     for kind, n in kinds.items():
         EVENTS_APPENDED.labels(kind).inc(n)
     return [item.decode() if isinstance(item, bytes) else str(item) for item in ids]
-
-
-async def append_committed_events(
-    redis: Any, stream_key: str, events: Sequence[TrackingEvent], **context: Any
-) -> bool:
-    """`append_events` for events whose facts are already committed to PostgreSQL:
-    nothing can be undone if Redis fails now, so the failure is counted
-    (`maily_events_not_appended`, which an alert watches) and logged with `context`
-    instead of raised. False when the events did not get into the stream."""
-    try:
-        await append_events(redis, stream_key, events)
-    except (RedisError, OSError) as exc:
-        for event in events:
-            EVENTS_NOT_APPENDED.labels(str(event.kind)).inc()
-        _log.error(
-            "events recorded in PostgreSQL could not be appended to the stream",
-            events=len(events),
-            error=str(exc),
-            **context,
-        )
-        return False
-    return True
 
 
 def live_channel(prefix: str, workspace_id: uuid.UUID) -> str:

@@ -7,7 +7,9 @@ the next tick of another instance takes over. Each tick, in its own transactions
 
 1. due scheduled campaigns go to sending, their delivery ledger materialised;
 2. A/B tests whose waiting time is over get their winner, releasing the rest;
-3. sending campaigns whose every delivery is final are marked sent.
+3. sending campaigns whose every delivery is final are marked sent;
+4. bounce and provider events still held in PostgreSQL (Redis did not take them when
+   they were recorded) are appended to the event stream (`maily.analytics.relay`).
 
 Timezone waves need no tick: each row's send_after holds its wave, and senders only
 lease due rows. Expired leases need none either: the senders' lease query takes them
@@ -29,6 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
+from maily.analytics.relay import EventRelay
 from maily.campaigns.engine import CampaignEngine
 from maily.campaigns.progress import ProgressPublisher, state_queue
 from maily.campaigns.repository import CampaignRepository
@@ -55,6 +58,7 @@ class TickReport:
     decided: dict[uuid.UUID, str] = field(default_factory=dict)
     finished: list[uuid.UUID] = field(default_factory=list)
     failed: list[uuid.UUID] = field(default_factory=list)
+    relayed_events: int = 0
 
 
 class Scheduler:
@@ -65,9 +69,11 @@ class Scheduler:
         settings: SchedulerSettings,
         publisher: ProgressPublisher | None = None,
         *,
+        relay: EventRelay | None = None,
         tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
         self.engine = engine
+        self.relay = relay
         # Spans of each move join the trace of the request that started the campaign
         # (engine.py); the process-wide provider unless a test passes its own.
         self.tracer = trace.get_tracer("maily.campaigns", tracer_provider=tracer_provider)
@@ -177,13 +183,25 @@ class Scheduler:
             if finished:
                 report.finished.append(key[1])
                 await self.publisher.status(key[0], key[1], "sent")
-        if report.started or report.decided or report.finished or report.failed:
+        if self.relay is not None:
+            try:
+                report.relayed_events = await self.relay.sweep()
+            except Exception:
+                _log.exception("held events not relayed; the next tick tries again")
+        if (
+            report.started
+            or report.decided
+            or report.finished
+            or report.failed
+            or report.relayed_events
+        ):
             _log.info(
                 "scheduler tick",
                 started=len(report.started),
                 decided=len(report.decided),
                 finished=len(report.finished),
                 failed=len(report.failed),
+                relayed_events=report.relayed_events,
             )
         return report
 
@@ -210,7 +228,13 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
     queue = await state_queue(settings)
     try:
         publisher = ProgressPublisher(redis, queue, settings.analytics.live_channel_prefix)
-        scheduler = Scheduler(engine, create_sessionmaker(engine), settings.scheduler, publisher)
+        sessionmaker = create_sessionmaker(engine)
+        relay = (
+            EventRelay(sessionmaker, redis, settings.analytics.stream_key)
+            if redis is not None
+            else None
+        )
+        scheduler = Scheduler(engine, sessionmaker, settings.scheduler, publisher, relay=relay)
         # The active instance also samples the backlog gauges (ledger, stream, queue).
         sampler = BacklogSampler(
             engine,

@@ -16,6 +16,7 @@ from maily.models.link_table import LinkTable
 from maily.models.mailing_list import ConsentRecord, ListMembership, MailingList
 from maily.models.membership import Membership
 from maily.models.outbox import OutboxMessage
+from maily.models.pending_event import PendingEvent
 from maily.models.refresh_token import RefreshToken
 from maily.models.segment import Segment
 from maily.models.sending_domain import Sender, SendingDomain
@@ -53,6 +54,7 @@ __all__ = [
     "MailingList",
     "Membership",
     "OutboxMessage",
+    "PendingEvent",
     "RefreshToken",
     "Segment",
     "Sender",

@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import uuid
+from datetime import timedelta
 
 import pytest
 from prometheus_client import REGISTRY
+from redis.asyncio import Redis
 
+from maily.analytics.relay import EventRelay
+from maily.analytics.stream import EventKind, decode_event
 from maily.delivery.verp import Verp
 from tests.campaigns.support import World
 from tests.conftest import make_settings
@@ -164,11 +168,12 @@ async def test_message_id_needs_the_right_recipient(inbound: Inbound, world: Wor
     assert await contact_status(world, "ann") == "bounced"
 
 
-async def test_a_bounce_is_kept_and_counted_missing_when_the_stream_is_down(
-    database_url: str, world: World
+async def test_a_bounce_is_kept_and_its_event_held_when_the_stream_is_down(
+    database_url: str, world: World, redis: Redis
 ) -> None:
     # Redis does not answer (nothing listens on port 1): the bounce is still applied
-    # and answered 250, and the event the stream lacks is counted for the alert.
+    # and answered 250, its event is counted and held in PostgreSQL, and a relay
+    # appends it once Redis answers.
     settings = make_settings(
         database_url, "redis://127.0.0.1:1/0", inbound={"host": "127.0.0.1", "port": 0}
     )
@@ -184,3 +189,13 @@ async def test_a_bounce_is_kept_and_counted_missing_when_the_stream_is_down(
         assert await delivery_status(world, sent["ann"].id) == "bounced"
     after = REGISTRY.get_sample_value("maily_events_not_appended_total", {"kind": "bounce"})
     assert after == before + 1
+    relay = EventRelay(world.sessionmaker, redis, settings.analytics.stream_key)
+    assert await relay.relay(older_than=timedelta(0)) == (1, 1)
+    ((_, fields),) = await redis.xrange(settings.analytics.stream_key)
+    event = decode_event(fields)
+    assert (event.kind, event.delivery_id, event.source) == (
+        EventKind.bounce,
+        sent["ann"].id,
+        "inbound",
+    )
+    assert await relay.relay(older_than=timedelta(0)) == (0, 0)

@@ -14,7 +14,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from maily.analytics.stream import append_committed_events
+from maily.analytics.relay import EventRelay, HeldEvents, hold_events
 from maily.config import BounceSettings, InboundSettings, Settings
 from maily.delivery.bounces.service import BounceService
 from maily.delivery.inbound.reading import feedback_from_message
@@ -40,6 +40,7 @@ class BounceHandler:
         self.stream_key = stream_key
         self.sessionmaker = sessionmaker
         self.redis = redis
+        self.relay = EventRelay(sessionmaker, redis, stream_key) if redis is not None else None
         self.verp = verp
         self.bounces = bounces
         self.local_parts = {p.lower() for p in inbound.feedback_local_parts} | {VERP_LOCAL_PART}
@@ -75,6 +76,7 @@ class BounceHandler:
             report, feedbacks = feedback_from_message(raw, envelope.rcpt_tos, self.verp)
             async with transaction(self.sessionmaker) as db:
                 result = await BounceService(db, self.bounces).ingest(feedbacks)
+                held: HeldEvents = await hold_events(db, result.events)
         except Exception:
             _log.exception("could not apply a bounce message; the sender will retry")
             return "451 4.3.0 Temporary failure, please try again later"
@@ -82,10 +84,10 @@ class BounceHandler:
             self.in_flight -= 1
             if self.in_flight == 0:
                 self.idle.set()
-        if self.redis is not None:
-            await append_committed_events(
-                self.redis, self.stream_key, result.events, source="inbound"
-            )
+        if self.relay is not None:
+            # Held in the transaction above: what Redis does not take now, the
+            # scheduler's sweep appends later.
+            await self.relay.relay_committed(held, source="inbound")
         self.processed += 1
         _log.info(
             "bounce message received",

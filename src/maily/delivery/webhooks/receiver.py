@@ -2,7 +2,8 @@
 
 Order matters. The signature and the timestamp are checked first, with no store
 touched; then the notification's id is claimed in Redis (a replay stops here); then
-the reports are applied in one transaction; the stream events go out after commit.
+the reports are applied in one transaction, which also holds their stream events
+(`maily.analytics.relay`); the events go out after commit.
 If applying fails, the claim is released so the provider's retry is accepted."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from maily.analytics.stream import append_committed_events
+from maily.analytics.relay import EventRelay, hold_events
 from maily.config import Settings
 from maily.delivery.bounces.feedback import Feedback
 from maily.delivery.bounces.service import BounceService
@@ -61,6 +62,7 @@ class WebhookReceiver:
         self.sessionmaker = sessionmaker
         self.redis = redis
         self.guard = ReplayGuard(redis)
+        self.relay = EventRelay(sessionmaker, redis, settings.analytics.stream_key)
         self.certificates = ses.CertificateStore(
             settings.ses, settings.bounces.certificate_cache_seconds
         )
@@ -80,13 +82,13 @@ class WebhookReceiver:
         try:
             async with transaction(self.sessionmaker) as session:
                 result = await BounceService(session, self.settings.bounces).ingest(feedbacks)
+                held = await hold_events(session, result.events)
         except BaseException:
             await self.guard.release(provider, nonce)
             raise
-        # The database holds the truth; a failure here is counted and logged.
-        await append_committed_events(
-            self.redis, self.settings.analytics.stream_key, result.events, source=provider
-        )
+        # The events are held in the same transaction: what Redis does not take now,
+        # the scheduler's sweep appends later.
+        await self.relay.relay_committed(held, source=provider)
         return Received(
             reports=len(feedbacks),
             recorded=result.recorded,
