@@ -331,7 +331,7 @@ def test_another_workspace_cannot_open_a_campaign(
     expect(page.get_by_text("Secret plans")).to_have_count(0)
 
 
-def test_a_block_dragged_in_the_visual_editor_is_saved_as_the_next_version(
+def test_a_block_added_in_the_visual_editor_is_saved_as_the_next_version(
     context: BrowserContext, page: Page, maily: Maily
 ) -> None:
     user = sign_up_by_api(maily)
@@ -354,14 +354,13 @@ def test_a_block_dragged_in_the_visual_editor_is_saved_as_the_next_version(
     expect(canvas.locator("body")).to_contain_text("Hello")  # the starter, laid out
     block = page.locator(".gjs-block", has_text="Divider")
     expect(block).to_be_visible()
-    # A real drag: press on the block, move over the email's first text, let go.
-    text = canvas.locator("td").first.bounding_box()
-    assert text is not None
-    block.hover()
-    page.mouse.down()
-    page.mouse.move(text["x"] + text["width"] / 2, text["y"] + text["height"] / 2, steps=12)
-    page.mouse.move(text["x"] + text["width"] / 2, text["y"] + text["height"] - 2, steps=4)
-    page.mouse.up()
+    # Select the email's first text, then click the block: it goes in after the text.
+    # (A drag emulated by the browser driver is taken by the editor only now and then.)
+    in_canvas = canvas.locator('[data-gjs-type="mj-divider"]')
+    before = in_canvas.count()
+    canvas.locator('[data-gjs-type="mj-text"]').first.click()
+    block.click()
+    expect(in_canvas).to_have_count(before + 1)
     screenshot(page, "email-template-visual-editor")
     page.get_by_test_id("template-visual-save").click()
     page.get_by_role("tab", name="Versions").click()

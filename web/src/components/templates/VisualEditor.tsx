@@ -4,7 +4,13 @@
 import "grapesjs/dist/css/grapes.min.css";
 
 import { Alert, Button, Group, Text } from "@mantine/core";
-import grapesjs, { type Button as PanelButton, type Editor, type Panel } from "grapesjs";
+import grapesjs, {
+  type Block,
+  type Button as PanelButton,
+  type Component,
+  type Editor,
+  type Panel,
+} from "grapesjs";
 import grapesjsMjml from "grapesjs-mjml";
 import { useEffect, useRef, useState } from "react";
 
@@ -41,6 +47,23 @@ function labelButtons(instance: Editor): void {
   instance.Panels.getButton("views", "open-blocks")?.set("active", true);
 }
 
+// A click on a block adds it after the selected element, inside the selected column, or
+// at the end of the email's first column: blocks can be added without dragging.
+function appendBlock(block: Block, instance: Editor): void {
+  const content = block.getContent();
+  if (!content) return;
+  const selected = instance.getSelected();
+  const parent = selected?.parent();
+  if (selected && selected.get("type") === "mj-column") {
+    selected.append(content);
+  } else if (selected && parent && parent.get("type") === "mj-column") {
+    parent.append(content, { at: parent.components().indexOf(selected) + 1 });
+  } else {
+    const column: Component | undefined = instance.getWrapper()?.find("mj-column")[0];
+    column?.append(content);
+  }
+}
+
 type Props = {
   source: string;
   saving: boolean;
@@ -66,6 +89,7 @@ export function VisualEditor({ source, saving, canSave, onApply, onSave }: Props
         fromElement: false,
         storageManager: false,
         cssIcons: "",
+        blockManager: { appendOnClick: appendBlock },
         plugins: [grapesjsMjml],
         pluginsOpts: { [grapesjsMjml as unknown as string]: { imagePlaceholderSrc: "" } },
       });
@@ -86,7 +110,8 @@ export function VisualEditor({ source, saving, canSave, onApply, onSave }: Props
   return (
     <div>
       <Text size="sm" c="dimmed" mb="xs">
-        Drag blocks from the panel on the right into the email. Merge tags inside text and links are kept;
+        Drag blocks from the panel on the right into the email, or click a block to add it after the selected
+        element. Merge tags inside text and links are kept;
         Jinja statements around whole elements (<code>{"{% if %}"}</code>) are best edited in the code view.
       </Text>
       {loadError ? (
