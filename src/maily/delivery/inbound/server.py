@@ -37,9 +37,7 @@ class BounceHandler:
         inbound: InboundSettings,
         stream_key: str,
     ) -> None:
-        self.stream_key = stream_key
         self.sessionmaker = sessionmaker
-        self.redis = redis
         self.relay = EventRelay(sessionmaker, redis, stream_key) if redis is not None else None
         self.verp = verp
         self.bounces = bounces

@@ -60,7 +60,6 @@ class WebhookReceiver:
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
-        self.redis = redis
         self.guard = ReplayGuard(redis)
         self.relay = EventRelay(sessionmaker, redis, settings.analytics.stream_key)
         self.certificates = ses.CertificateStore(
