@@ -98,11 +98,12 @@ _log = get_logger("maily.tracking")
 
 # The metric children of each kind, bound once: labels() costs more than inc().
 _TRACKED_KINDS = (EventKind.open, EventKind.click, EventKind.unsubscribe)
-_STORED = {kind: TRACKING_EVENTS.labels(kind=kind.value) for kind in _TRACKED_KINDS}
+# An enum member's .value is a Python-level property: read once.
+_VALUES = {kind: kind.value for kind in _TRACKED_KINDS}
 _LOST = {kind: TRACKING_EVENTS_LOST.labels(kind=kind.value) for kind in _TRACKED_KINDS}
-_OPEN_LATENCY = TRACKING_LATENCY.labels(endpoint="open")
-_CLICK_LATENCY = TRACKING_LATENCY.labels(endpoint="click")
-_UNSUBSCRIBE_LATENCY = TRACKING_LATENCY.labels(endpoint="unsubscribe")
+_OPEN_LATENCY = TRACKING_LATENCY["open"]
+_CLICK_LATENCY = TRACKING_LATENCY["click"]
+_UNSUBSCRIBE_LATENCY = TRACKING_LATENCY["unsubscribe"]
 
 PageHandler = Callable[["TrackingContext", str, Scope, Receive, Send], Awaitable[None]]
 
@@ -154,7 +155,7 @@ class TrackingContext:
         its link table too, so the consumer counts the URL the message carried."""
         user_agent = header(scope, b"user-agent")
         ip = client_ip(scope, self.trusted_proxies)
-        fields = {"k": kind.value, "d": delivery_hex, "t": str(time.time_ns() // 1_000_000)}
+        fields = {"k": _VALUES[kind], "d": delivery_hex, "t": str(time.time_ns() // 1_000_000)}
         if link_index is not None:
             fields["l"] = str(link_index)
         if link_table_hex is not None:
@@ -175,7 +176,7 @@ class TrackingContext:
             _LOST[kind].inc()
             _log.warning("tracking event not stored", kind=kind.value, error=str(exc))
             return False
-        _STORED[kind].inc()
+        TRACKING_EVENTS.add(_VALUES[kind])
         return True
 
 

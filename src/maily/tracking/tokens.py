@@ -54,8 +54,10 @@ _KEY_LABEL = b"maily/tracking-tokens/v1"
 CLICK_PAYLOAD = 1 + 16 + 16 + 2
 OPEN_PAYLOAD = 1 + 16
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
-# base64url back to base64; "+" and "/" are not base64url, so they become invalid.
-_FROM_URLSAFE = str.maketrans({"-": "+", "_": "/", "+": "!", "/": "!", "=": "!"})
+# base64url back to base64; "+", "/" and "=" are not in an unpadded base64url token, so
+# they become invalid. A table on bytes: str.translate with a mapping looks each
+# character up in a dict, some 25 times slower on the request path of every open.
+_FROM_URLSAFE = bytes.maketrans(b"-_+/=", b"+/!!!")
 _OPEN_CHARS = (OPEN_PAYLOAD + TAG_BYTES) * 4 // 3  # 44
 _CLICK_CHARS = (CLICK_PAYLOAD + TAG_BYTES) * 4 // 3  # 68
 
@@ -163,7 +165,9 @@ class TokenSigner:
         if len(token) not in (_OPEN_CHARS, _CLICK_CHARS) or not token.isascii():
             return None
         try:
-            raw = binascii.a2b_base64(token.translate(_FROM_URLSAFE), strict_mode=True)
+            raw = binascii.a2b_base64(
+                token.encode("ascii").translate(_FROM_URLSAFE), strict_mode=True
+            )
         except (binascii.Error, ValueError):
             return None
         payload, tag = raw[:-TAG_BYTES], raw[-TAG_BYTES:]
