@@ -495,6 +495,13 @@ def main() -> None:
         answered = sum(r["requests"] - r["non_2xx_3xx"] for r in (warm, opened, clicked))
         stop(server)
         entries = int(redis.xlen(stream_key))
+        log(
+            "load: "
+            + ", ".join(
+                f"{name} {run['rps']:.0f} req/s, {run['server_cpu_us']} µs CPU each"
+                for name, run in (("open", opened), ("click", clicked), ("bare", bare))
+            )
+        )
         log(f"draining {entries} entries through maily analytics")
         stored, drain_s = drain(
             env, work, redis, stream_key, url, args.drain_timeout, args.profile_consumer

@@ -23,11 +23,11 @@ class GatedBatcher(EventBatcher):
         self.waiting = asyncio.Event()
         self.calls = 0
 
-    async def store(self, batch: list[dict[str, str]]) -> list[Any]:
+    async def store(self, entries: list[bytes], arguments: int) -> list[Any]:
         self.calls += 1
         self.waiting.set()
         await self.gate.wait()
-        return await super().store(batch)
+        return await super().store(entries, arguments)
 
 
 async def test_concurrent_events_are_one_round_trip_and_answered_after_xadd(redis: Redis) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from binascii import hexlify
 from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from maily.analytics.stream import (
     MAX_USER_AGENT,
     EventKind,
+    MachineReason,
     TrackingEvent,
     UnsubscribeChannel,
     encode_event,
@@ -33,7 +35,7 @@ from maily.analytics.stream import (
 from maily.config import Settings
 from maily.kit.db import AsyncSession
 from maily.kit.logging import get_logger
-from maily.tracking.batcher import EventBatcher, EventNotStored
+from maily.tracking.batcher import ENTRY_HEADS, EventBatcher, EventNotStored, bulk
 from maily.tracking.http import (
     ASGIApp,
     Receive,
@@ -100,6 +102,13 @@ _log = get_logger("maily.tracking")
 _TRACKED_KINDS = (EventKind.open, EventKind.click, EventKind.unsubscribe)
 # An enum member's .value is a Python-level property: read once.
 _VALUES = {kind: kind.value for kind in _TRACKED_KINDS}
+# The hot path's entry fields in RESP, as the batcher packs them: the kind and the
+# delivery field's name and length (the 32 hex digits follow), and the machine flag.
+_KIND_FIELDS = {
+    kind: bulk(b"k") + bulk(kind.value.encode()) + b"$1\r\nd\r\n$32\r\n"
+    for kind in (EventKind.open, EventKind.click)
+}
+_MACHINE_FIELDS = {reason: bulk(b"m") + bulk(reason.value.encode()) for reason in MachineReason}
 _LOST = {kind: TRACKING_EVENTS_LOST.labels(kind=kind.value) for kind in _TRACKED_KINDS}
 _OPEN_LATENCY = TRACKING_LATENCY["open"]
 _CLICK_LATENCY = TRACKING_LATENCY["click"]
@@ -145,39 +154,64 @@ class TrackingContext:
     async def store(
         self,
         kind: EventKind,
-        delivery_hex: str,
+        delivery: bytes,
         scope: Scope,
-        link_index: int | None = None,
-        link_table_hex: str | None = None,
+        link: tuple[int, bytes] | None = None,
     ) -> bool:
-        """`record` for the open and click path: the same stream fields as
-        `encode_event(self.event(...))`, built without the event object. A click names
-        its link table too, so the consumer counts the URL the message carried."""
+        """`record` for the open and click path: the same stream entry as
+        `encode_event(self.event(...))`, packed straight into the script's arguments
+        without the event object or a dict. `delivery` is the delivery id's 16 bytes;
+        a click's `link` is its index and its link table's id (16 bytes), so the
+        consumer counts the URL the message carried."""
         user_agent = header(scope, b"user-agent")
         ip = client_ip(scope, self.trusted_proxies)
-        fields = {"k": _VALUES[kind], "d": delivery_hex, "t": str(time.time_ns() // 1_000_000)}
-        if link_index is not None:
-            fields["l"] = str(link_index)
-        if link_table_hex is not None:
-            fields["lt"] = link_table_hex
+        at = b"%d" % (time.time_ns() // 1_000_000)
+        parts = [
+            _KIND_FIELDS[kind],
+            hexlify(delivery),
+            b"\r\n$1\r\nt\r\n$%d\r\n%b\r\n" % (len(at), at),
+        ]
+        pairs = 3
+        if link is not None:
+            index = b"%d" % link[0]
+            parts.append(
+                b"$1\r\nl\r\n$%d\r\n%b\r\n$2\r\nlt\r\n$32\r\n%b\r\n"
+                % (len(index), index, hexlify(link[1]))
+            )
+            pairs += 2
         if user_agent:
-            fields["ua"] = user_agent[:MAX_USER_AGENT]
+            raw = user_agent[:MAX_USER_AGENT].encode()
+            parts.append(b"$2\r\nua\r\n$%d\r\n%b\r\n" % (len(raw), raw))
+            pairs += 1
         if ip:
-            fields["ip"] = ip
+            raw = ip.encode()
+            parts.append(b"$2\r\nip\r\n$%d\r\n%b\r\n" % (len(raw), raw))
+            pairs += 1
         machine = self.machines.classify(kind, user_agent, ip)
         if machine is not None:
-            fields["m"] = machine.value
-        return await self._append(fields, kind)
+            parts.append(_MACHINE_FIELDS[machine])
+            pairs += 1
+        entry = ENTRY_HEADS[pairs] + b"".join(parts)
+        try:
+            await self.batcher.append_packed(entry, 1 + 2 * pairs)
+        except EventNotStored as exc:
+            return self._lost(kind, exc)
+        TRACKING_EVENTS.add(_VALUES[kind])
+        return True
 
     async def _append(self, fields: dict[str, str], kind: EventKind) -> bool:
         try:
             await self.batcher.append(fields)
         except EventNotStored as exc:
-            _LOST[kind].inc()
-            _log.warning("tracking event not stored", kind=kind.value, error=str(exc))
-            return False
+            return self._lost(kind, exc)
         TRACKING_EVENTS.add(_VALUES[kind])
         return True
+
+    @staticmethod
+    def _lost(kind: EventKind, error: EventNotStored) -> bool:
+        _LOST[kind].inc()
+        _log.warning("tracking event not stored", kind=kind.value, error=str(error))
+        return False
 
 
 class TrackingApp:
@@ -256,7 +290,7 @@ class TrackingApp:
             await self._not_found(send, "open")
             return
         if method == "GET":  # a HEAD asks about the pixel; it is no open
-            await context.store(EventKind.open, payload[1:17].hex(), scope)
+            await context.store(EventKind.open, payload[1:17], scope)
         await send(_PIXEL_START)
         await send(_PIXEL_BODY)
 
@@ -289,9 +323,7 @@ class TrackingApp:
             await self._not_found(send, "click")
             return
         if method == "GET":
-            await context.store(
-                EventKind.click, payload[1:17].hex(), scope, index, payload[17:33].hex()
-            )
+            await context.store(EventKind.click, payload[1:17], scope, (index, payload[17:33]))
         await send(
             {
                 "type": "http.response.start",

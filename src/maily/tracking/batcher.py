@@ -24,7 +24,14 @@ from redis.exceptions import NoScriptError, RedisError
 
 from maily.tracking.metrics import TRACKING_STREAM_BATCHES
 
-__all__ = ["APPEND_SCRIPT", "EventBatcher", "EventNotStored"]
+__all__ = [
+    "APPEND_SCRIPT",
+    "ENTRY_HEADS",
+    "EventBatcher",
+    "EventNotStored",
+    "bulk",
+    "pack_entry",
+]
 
 # ARGV: for each entry, its number of field/value arguments, then those arguments.
 APPEND_SCRIPT = b"""
@@ -60,19 +67,52 @@ def _name(name: str) -> bytes:
     return packed
 
 
-def pack_batch(command: bytes, script: bytes, key: bytes, batch: list[dict[str, str]]) -> bytes:
-    """EVALSHA <sha> 1 <key> (<count> <field> <value> ...)... as one RESP command."""
-    parts = []
-    arguments = 0
+# An entry's first argument: how many field and value arguments follow.
+ENTRY_HEADS = tuple(_bulk(b"%d" % (2 * pairs)) for pairs in range(33))
+
+
+def bulk(value: bytes) -> bytes:
+    """One RESP bulk string: for building entries the way `pack_entry` does."""
+    return _bulk(value)
+
+
+def pack_entry(fields: dict[str, str]) -> tuple[bytes, int]:
+    """One entry's script arguments in RESP (its field/value count, then the pairs),
+    and how many arguments that is."""
+    pairs = len(fields)
+    parts = [ENTRY_HEADS[pairs] if pairs < len(ENTRY_HEADS) else _bulk(b"%d" % (2 * pairs))]
     names = _NAMES
-    for fields in batch:
-        parts.append(_bulk(b"%d" % (2 * len(fields))))
-        for name, value in fields.items():
-            raw = value.encode()
-            parts.append((names.get(name) or _name(name)) + b"$%d\r\n%s\r\n" % (len(raw), raw))
-        arguments += 1 + 2 * len(fields)
+    for name, value in fields.items():
+        raw = value.encode()
+        parts.append((names.get(name) or _name(name)) + b"$%d\r\n%s\r\n" % (len(raw), raw))
+    return b"".join(parts), 1 + 2 * len(fields)
+
+
+def pack_batch(
+    command: bytes, script: bytes, key: bytes, entries: list[bytes], arguments: int
+) -> bytes:
+    """EVALSHA <sha> 1 <key> (<count> <field> <value> ...)... as one RESP command, from
+    entries packed by `pack_entry` (or built the same way) and their argument total."""
     head = b"*%d\r\n%s%s$1\r\n1\r\n%s" % (4 + arguments, _bulk(command), _bulk(script), _bulk(key))
-    return head + b"".join(parts)
+    return head + b"".join(entries)
+
+
+class _Batch:
+    """The entries of one round trip, and a future per entry for the request that
+    waits on it (one each: a request cancelled while it waits cancels only its own)."""
+
+    __slots__ = ("arguments", "entries", "waiters")
+
+    def __init__(self) -> None:
+        self.entries: list[bytes] = []
+        self.arguments = 0
+        self.waiters: list[asyncio.Future[str]] = []
+
+
+def _fail(waiters: list[asyncio.Future[str]], error: EventNotStored) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_exception(error)
 
 
 class EventBatcher:
@@ -89,8 +129,10 @@ class EventBatcher:
         self._key = stream_key.encode()
         self.max_events = max_events
         self.max_in_flight = max_in_flight
-        self._fields: list[dict[str, str]] = []
-        self._waiters: list[asyncio.Future[str]] = []
+        # The loop the batcher runs on, taken on first use (asking for the running
+        # loop on every request costs a system call in asyncio's C code).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._batch: _Batch | None = None
         self._scheduled = False
         self._flushes: set[asyncio.Task[None]] = set()
         # Round trips and events sent, for the bench and the tests.
@@ -99,11 +141,22 @@ class EventBatcher:
 
     async def append(self, fields: dict[str, str]) -> str:
         """Append one entry; returns its stream id once Redis has stored it."""
-        loop = asyncio.get_running_loop()
+        entry, arguments = pack_entry(fields)
+        return await self.append_packed(entry, arguments)
+
+    async def append_packed(self, entry: bytes, arguments: int) -> str:
+        """`append` for an entry already in RESP, as `pack_entry` makes it."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = _Batch()
         waiter: asyncio.Future[str] = loop.create_future()
-        self._fields.append(fields)
-        self._waiters.append(waiter)
-        if len(self._fields) >= self.max_events:
+        batch.entries.append(entry)
+        batch.arguments += arguments
+        batch.waiters.append(waiter)
+        if len(batch.entries) >= self.max_events:
             self._flush_now()
         elif not self._scheduled:
             self._scheduled = True
@@ -117,48 +170,47 @@ class EventBatcher:
             self._flush_now()
 
     def _flush_now(self) -> None:
-        if not self._fields:
+        batch = self._batch
+        if batch is None:
             return
-        fields, waiters = self._fields, self._waiters
-        self._fields, self._waiters = [], []
-        task = asyncio.ensure_future(self._send(fields, waiters))
+        self._batch = None
+        assert self._loop is not None
+        task = self._loop.create_task(self._send(batch))
         self._flushes.add(task)
         task.add_done_callback(self._flushed)
 
     def _flushed(self, task: asyncio.Task[None]) -> None:
         self._flushes.discard(task)
-        if self._fields and not self._scheduled:
+        if self._batch is not None and not self._scheduled:
             self._flush_now()
 
-    async def _send(self, batch: list[dict[str, str]], waiters: list[asyncio.Future[str]]) -> None:
+    async def _send(self, batch: _Batch) -> None:
+        waiters = batch.waiters
         try:
-            ids = await self.store(batch)
+            ids = await self.store(batch.entries, batch.arguments)
         except (RedisError, OSError, TimeoutError) as exc:
-            error = EventNotStored(f"the event stream did not answer: {exc}")
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(error)
+            _fail(waiters, EventNotStored(f"the event stream did not answer: {exc}"))
             return
         except BaseException as exc:  # cancelled on shutdown: nobody waits for nothing
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(EventNotStored(f"the event was not sent: {exc!r}"))
+            _fail(waiters, EventNotStored(f"the event was not sent: {exc!r}"))
             raise
         self.round_trips += 1
-        self.events += len(batch)
+        self.events += len(waiters)
         TRACKING_STREAM_BATCHES.inc()
         for waiter, entry in zip(waiters, ids, strict=True):
             if not waiter.done():
                 waiter.set_result(entry.decode() if isinstance(entry, bytes) else str(entry))
 
-    async def store(self, batch: list[dict[str, str]]) -> list[Any]:
-        """One round trip: the batch's entries appended, their ids in order."""
-        command = pack_batch(b"EVALSHA", _SHA, self._key, batch)
+    async def store(self, entries: list[bytes], arguments: int) -> list[Any]:
+        """One round trip: the entries appended, their ids in order."""
+        command = pack_batch(b"EVALSHA", _SHA, self._key, entries, arguments)
         try:
             return await self._call(command)
         except NoScriptError:
             # Redis restarted or its script cache was flushed: EVAL caches it again.
-            return await self._call(pack_batch(b"EVAL", APPEND_SCRIPT, self._key, batch))
+            return await self._call(
+                pack_batch(b"EVAL", APPEND_SCRIPT, self._key, entries, arguments)
+            )
 
     async def _call(self, command: bytes) -> list[Any]:
         pool = self.redis.connection_pool
