@@ -12,7 +12,9 @@ lose; if Redis fails, `append` raises EventNotStored.
 One batch is one EVALSHA of a short Lua script that XADDs each entry (the stream entry
 format is `maily.analytics.stream`'s, unchanged): one command and one reply per batch
 is far cheaper for the client than a pipeline of XADDs (one reply each), and a batch is
-stored whole or not at all. The command is packed here, straight into RESP."""
+stored whole or not at all. The command is packed here, straight into RESP; the open and
+click endpoints hand over their entries already packed (`append_packed`), built from the
+verified token without a dict in between."""
 
 from __future__ import annotations
 
