@@ -13,7 +13,18 @@ from sqlalchemy import func, select, text
 from maily.audit.service import record_audit
 from maily.contacts.audience import sendable
 from maily.kit.db import AsyncSession
-from maily.models import AuditEntry, Base, Contact, Event, ListMembership, SuppressionEntry
+from maily.models import (
+    AuditEntry,
+    Base,
+    Campaign,
+    Contact,
+    Delivery,
+    Event,
+    ListMembership,
+    PendingEvent,
+    SuppressionEntry,
+    Template,
+)
 from tests.conftest import Account
 from tests.contacts.exports.support import RecordingQueue
 from tests.contacts.imports.support import csv_bytes, run_import
@@ -209,6 +220,59 @@ async def test_erase_leaves_only_the_hashed_suppression(
         f"{base(account)}/contacts/{contact_id}/erase", headers=account.headers
     )
     assert again.status_code == 404
+
+
+async def test_erase_drops_the_contact_s_events_still_waiting_for_the_stream(
+    client: httpx.AsyncClient, account: Account, session: AsyncSession
+) -> None:
+    # A bounce recorded but not yet relayed (Redis was down): its row names the
+    # delivery only, but the diagnostic quotes the address.
+    person = await a_person(client, account, session)
+    other = await add_contact(client, account, "someone.else@example.com")
+    template = Template(workspace_id=account.workspace_id, name="T", kind="html")
+    session.add(template)
+    await session.flush()
+    campaign = Campaign(
+        workspace_id=account.workspace_id,
+        name="Spring",
+        subject="Hi",
+        template_id=template.id,
+        status="sent",
+    )
+    session.add(campaign)
+    await session.flush()
+    held = {}
+    for contact in (person, other):
+        delivery = Delivery(
+            workspace_id=account.workspace_id,
+            campaign_id=campaign.id,
+            contact_id=uuid.UUID(contact["id"]),
+            email=contact["email"],
+            status="bounced",
+        )
+        session.add(delivery)
+        await session.flush()
+        row = PendingEvent(
+            fields={
+                "k": "bounce",
+                "d": delivery.id.hex,
+                "t": "1764633600000",
+                "bt": "hard",
+                "diag": f"550 5.1.1 <{contact['email']}>: user unknown",
+            }
+        )
+        session.add(row)
+        await session.flush()
+        held[contact["email"]] = row.id
+
+    response = await client.post(
+        f"{base(account)}/contacts/{person['id']}/erase", headers=account.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["events_deleted"] == 3 + 1
+    left = (await session.execute(select(PendingEvent.id, PendingEvent.fields))).all()
+    assert [row.id for row in left] == [held["someone.else@example.com"]]
+    assert all(ADDRESS not in str(row.fields) for row in left)
 
 
 async def test_erase_keeps_an_existing_suppression_but_drops_its_address(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import Text, case, cast, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from maily.kit.db import AsyncSession
@@ -14,9 +14,11 @@ from maily.models import (
     ConsentRecord,
     Contact,
     CustomField,
+    Delivery,
     Event,
     ListMembership,
     MailingList,
+    PendingEvent,
     SuppressionEntry,
 )
 
@@ -95,6 +97,21 @@ class PrivacyRepository:
         result = await self.session.execute(
             delete(Event)
             .where(Event.workspace_id == workspace_id, Event.contact_id == contact_id)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def delete_held_events(self, workspace_id: uuid.UUID, contact_id: uuid.UUID) -> int:
+        """The contact's bounce, complaint and provider events still waiting to be
+        relayed to the stream (`pending_events`, keyed by delivery id only): a bounce's
+        diagnostic may quote the address. Before the contact goes, since its deliveries
+        go with it."""
+        deliveries = select(func.replace(cast(Delivery.id, Text), "-", "")).where(
+            Delivery.workspace_id == workspace_id, Delivery.contact_id == contact_id
+        )
+        result = await self.session.execute(
+            delete(PendingEvent)
+            .where(PendingEvent.fields["d"].astext.in_(deliveries))
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]

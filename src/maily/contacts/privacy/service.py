@@ -114,6 +114,7 @@ class PrivacyService:
         email = contact.email
         digest = value_hash(email)
         events_deleted = await self.privacy.delete_events(workspace_id, contact.id)
+        events_deleted += await self.privacy.delete_held_events(workspace_id, contact.id)
         suppression_id = await self.privacy.keep_hashed_suppression(workspace_id, email, digest)
         # Other domains should never put an address in audit details; if one did,
         # the address still must not outlive the person's erasure.
