@@ -232,6 +232,8 @@ class TrackingApp:
         self.fallback = fallback
         self.pages = pages if pages is not None else default_pages()
         self.bare_endpoint = bare_endpoint
+        # Link table id -> (the table, its links' 302 answers): see `_redirects`.
+        self._redirect_cache: dict[bytes, tuple[tuple[str, ...], tuple[dict[str, Any], ...]]] = {}
 
     @property
     def context(self) -> TrackingContext:
@@ -307,36 +309,38 @@ class TrackingApp:
             await self._not_found(send, "click")
             return
         index = int.from_bytes(payload[33:35], "big")
-        table = context.links.table_of(payload[17:33])
-        try:
-            if table is None:
-                url = await context.links.url(uuid.UUID(bytes=payload[17:33]), index)
-            else:
-                url = table[index] if index < len(table) else None
-        except Exception:
-            # Neither Redis nor PostgreSQL answered: nothing to redirect to.
-            _log.exception("link table lookup failed")
-            _LOST[EventKind.click].inc()
-            await send_text(send, 503, "this link can't be followed right now; try again\n")
-            return
-        if url is None:
+        raw_table = payload[17:33]
+        table = context.links.table_of(raw_table)
+        if table is None:
+            try:
+                table = await context.links.get(uuid.UUID(bytes=raw_table))
+            except Exception:
+                # Neither Redis nor PostgreSQL answered: nothing to redirect to.
+                _log.exception("link table lookup failed")
+                _LOST[EventKind.click].inc()
+                await send_text(send, 503, "this link can't be followed right now; try again\n")
+                return
+        redirects = self._redirects(raw_table, table) if table is not None else ()
+        if index >= len(redirects):
             await self._not_found(send, "click")
             return
         if method == "GET":
-            await context.store(EventKind.click, payload[1:17], scope, (index, payload[17:33]))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 302,
-                "headers": [
-                    (b"location", location(url)),
-                    (b"content-length", b"0"),
-                    (b"cache-control", b"no-store"),
-                    (b"referrer-policy", b"no-referrer"),
-                ],
-            }
-        )
+            await context.store(EventKind.click, payload[1:17], scope, (index, raw_table))
+        await send(redirects[index])
         await send(_EMPTY_BODY)
+
+    def _redirects(self, raw_table: bytes, table: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
+        """The 302 answers to a link table's links, made once per table: the table is
+        immutable (its id is a hash of its links), so is each answer. Kept while the
+        link cache holds that very table, so a table dropped from it is read again."""
+        known = self._redirect_cache.get(raw_table)
+        if known is not None and known[0] is table:
+            return known[1]
+        redirects = tuple(_redirect(url) for url in table)
+        if len(self._redirect_cache) >= self.context.links.capacity:
+            self._redirect_cache.clear()
+        self._redirect_cache[raw_table] = (table, redirects)
+        return redirects
 
     async def unsubscribe(self, token: str, scope: Scope, receive: Receive, send: Send) -> None:
         payload = self.context.signer.verify(token)
@@ -387,6 +391,19 @@ class TrackingApp:
                 "<h1>You are unsubscribed</h1><p>You will get no more of these emails.</p>",
             ),
         )
+
+
+def _redirect(url: str) -> dict[str, Any]:
+    return {
+        "type": "http.response.start",
+        "status": 302,
+        "headers": [
+            (b"location", location(url)),
+            (b"content-length", b"0"),
+            (b"cache-control", b"no-store"),
+            (b"referrer-policy", b"no-referrer"),
+        ],
+    }
 
 
 def default_pages() -> dict[str, PageHandler]:
