@@ -24,6 +24,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, RedisError
 
+from maily.tracking.connections import AppendConnections
 from maily.tracking.metrics import TRACKING_STREAM_BATCHES
 
 __all__ = [
@@ -137,6 +138,9 @@ class EventBatcher:
         self._batch: _Batch | None = None
         self._scheduled = False
         self._flushes: set[asyncio.Task[None]] = set()
+        # The round trips' own connections (None: the client's pool, see
+        # maily.tracking.connections).
+        self._connections = AppendConnections.of(redis)
         # Round trips and events sent, for the bench and the tests.
         self.round_trips = 0
         self.events = 0
@@ -215,6 +219,8 @@ class EventBatcher:
             )
 
     async def _call(self, command: bytes) -> list[Any]:
+        if self._connections is not None:
+            return list(await self._connections.call(command))
         pool = self.redis.connection_pool
         connection = await pool.get_connection()
         try:
@@ -238,3 +244,9 @@ class EventBatcher:
         while self._flushes:
             await asyncio.gather(*self._flushes, return_exceptions=True)
             self._flush_now()
+
+    async def aclose(self) -> None:
+        """`drain`, then close the batcher's own connections."""
+        await self.drain()
+        if self._connections is not None:
+            self._connections.close()

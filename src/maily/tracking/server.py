@@ -120,7 +120,7 @@ async def run_tracking(settings: Settings, stop: asyncio.Event) -> None:
         if not serving.done():
             server.signal_handler_interrupt()  # type: ignore[no-untyped-call]
             await serving
-        await context.batcher.drain()
+        await context.batcher.aclose()
         await redis.aclose()
         await engine.dispose()
     if serving.exception() is not None:
