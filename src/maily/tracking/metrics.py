@@ -71,37 +71,66 @@ class LatencyHistogram:
         return buckets
 
 
-class _TrackingCollector(Collector):
-    def __init__(self, events: EventTally, latency: dict[str, LatencyHistogram]) -> None:
-        self.events = events
-        self.latency = latency
+class _EventsCollector(Collector):
+    """`maily_tracking_events_total{kind}` from an EventTally."""
 
-    def collect(self) -> Iterator[Metric]:
-        events = CounterMetricFamily(
+    # Named as on prometheus_client's own metrics, for tools that read label names off
+    # the registry's collectors.
+    _labelnames = ("kind",)
+
+    def __init__(self, events: EventTally) -> None:
+        self.events = events
+
+    def _family(self) -> CounterMetricFamily:
+        return CounterMetricFamily(
             "maily_tracking_events",
             "Events the tracking endpoints stored in the event stream, by kind.",
-            labels=["kind"],
+            labels=self._labelnames,
         )
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
         for kind, count in sorted(self.events.counts.items()):
-            events.add_metric([kind], count)
-        yield events
-        latency = HistogramMetricFamily(
+            family.add_metric([kind], count)
+        yield family
+
+
+class _LatencyCollector(Collector):
+    """`maily_tracking_request_duration_seconds{endpoint}` from LatencyHistograms."""
+
+    _labelnames = ("endpoint",)
+
+    def __init__(self, latency: dict[str, LatencyHistogram]) -> None:
+        self.latency = latency
+
+    def _family(self) -> HistogramMetricFamily:
+        return HistogramMetricFamily(
             "maily_tracking_request_duration_seconds",
             "Time from a tracking request's arrival to its answer, by endpoint (open, "
             "click, unsubscribe); opens and clicks include waiting for Redis to take "
             "their event.",
-            labels=["endpoint"],
+            labels=self._labelnames,
         )
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
         for endpoint, histogram in sorted(self.latency.items()):
-            latency.add_metric([endpoint], histogram.cumulative(), histogram.total)
-        yield latency
+            family.add_metric([endpoint], histogram.cumulative(), histogram.total)
+        yield family
 
 
 TRACKING_EVENTS: Final = EventTally()
 TRACKING_LATENCY: Final = {
     endpoint: LatencyHistogram() for endpoint in ("open", "click", "unsubscribe")
 }
-REGISTRY.register(_TrackingCollector(TRACKING_EVENTS, TRACKING_LATENCY))
+REGISTRY.register(_EventsCollector(TRACKING_EVENTS))
+REGISTRY.register(_LatencyCollector(TRACKING_LATENCY))
 
 TRACKING_EVENTS_LOST: Final = Counter(
     "maily_tracking_events_lost",
