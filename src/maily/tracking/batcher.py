@@ -55,7 +55,8 @@ class EventNotStored(Exception):
     """Redis did not acknowledge the event (down, timed out, refused it)."""
 
 
-def _bulk(value: bytes) -> bytes:
+def bulk(value: bytes) -> bytes:
+    """One RESP bulk string: for building entries the way `pack_entry` does."""
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
@@ -66,24 +67,19 @@ _NAMES: dict[str, bytes] = {}
 def _name(name: str) -> bytes:
     packed = _NAMES.get(name)
     if packed is None:
-        packed = _NAMES[name] = _bulk(name.encode())
+        packed = _NAMES[name] = bulk(name.encode())
     return packed
 
 
 # An entry's first argument: how many field and value arguments follow.
-ENTRY_HEADS = tuple(_bulk(b"%d" % (2 * pairs)) for pairs in range(33))
-
-
-def bulk(value: bytes) -> bytes:
-    """One RESP bulk string: for building entries the way `pack_entry` does."""
-    return _bulk(value)
+ENTRY_HEADS = tuple(bulk(b"%d" % (2 * pairs)) for pairs in range(33))
 
 
 def pack_entry(fields: dict[str, str]) -> tuple[bytes, int]:
     """One entry's script arguments in RESP (its field/value count, then the pairs),
     and how many arguments that is."""
     pairs = len(fields)
-    parts = [ENTRY_HEADS[pairs] if pairs < len(ENTRY_HEADS) else _bulk(b"%d" % (2 * pairs))]
+    parts = [ENTRY_HEADS[pairs] if pairs < len(ENTRY_HEADS) else bulk(b"%d" % (2 * pairs))]
     names = _NAMES
     for name, value in fields.items():
         raw = value.encode()
@@ -96,7 +92,7 @@ def pack_batch(
 ) -> bytes:
     """EVALSHA <sha> 1 <key> (<count> <field> <value> ...)... as one RESP command, from
     entries packed by `pack_entry` (or built the same way) and their argument total."""
-    head = b"*%d\r\n%s%s$1\r\n1\r\n%s" % (4 + arguments, _bulk(command), _bulk(script), _bulk(key))
+    head = b"*%d\r\n%s%s$1\r\n1\r\n%s" % (4 + arguments, bulk(command), bulk(script), bulk(key))
     return head + b"".join(entries)
 
 

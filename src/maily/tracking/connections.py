@@ -102,7 +102,8 @@ class AppendConnections:
         self.port = int(settings.get("port") or 6379)
         self.timeout: float | None = settings.get("socket_timeout")
         self.connect_timeout: float | None = settings.get("socket_connect_timeout") or self.timeout
-        # Sent once on every new connection, pipelined: AUTH, SELECT, CLIENT SETNAME.
+        # Sent once on every new connection, one after the other: AUTH, SELECT,
+        # CLIENT SETNAME.
         handshake = []
         if settings.get("password"):
             password = str(settings["password"]).encode()
@@ -135,23 +136,7 @@ class AppendConnections:
         """Send one packed command and return its reply (an error reply raised as
         redis-py's exceptions)."""
         protocol = await self._take()
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[Any] = loop.create_future()
-        protocol.waiter = waiter
-        protocol.transport.write(command)
-        timer = (
-            loop.call_later(self.timeout, _give_up, protocol, waiter)
-            if self.timeout is not None
-            else None
-        )
-        try:
-            reply = await waiter
-        except BaseException:
-            protocol._lose(RedisConnectionError("the command did not finish"))
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
+        reply = await self._exchange(protocol, command)
         self._idle.append(protocol)
         if isinstance(reply, hiredis.ReplyError):
             message = str(reply)
@@ -159,6 +144,25 @@ class AppendConnections:
                 raise NoScriptError(message)
             raise ResponseError(message)
         return reply
+
+    async def _exchange(self, protocol: _Protocol, command: bytes) -> Any:
+        """Write one command and wait for its reply, at most the socket timeout; a
+        connection whose command did not finish is thrown away."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Any] = loop.create_future()
+        protocol.waiter = waiter
+        protocol.transport.write(command)
+        timer = (
+            loop.call_later(self.timeout, _give_up, waiter) if self.timeout is not None else None
+        )
+        try:
+            return await waiter
+        except BaseException:
+            protocol._lose(RedisConnectionError("the command did not finish"))
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def _take(self) -> _Protocol:
         while self._idle:
@@ -176,14 +180,7 @@ class AppendConnections:
         except TimeoutError:
             raise RedisTimeoutError(f"no connection to Redis at {self.host}:{self.port}") from None
         for command in self._handshake:
-            waiter: asyncio.Future[Any] = loop.create_future()
-            protocol.waiter = waiter
-            protocol.transport.write(command)
-            try:
-                reply = await asyncio.wait_for(waiter, self.timeout)
-            except BaseException:
-                protocol._lose(RedisConnectionError("the connection's set-up did not finish"))
-                raise
+            reply = await self._exchange(protocol, command)
             if isinstance(reply, hiredis.ReplyError):
                 protocol._lose(RedisConnectionError("refused"))
                 raise RedisConnectionError(f"Redis refused the connection's set-up: {reply}")
@@ -196,6 +193,6 @@ class AppendConnections:
         self._idle.clear()
 
 
-def _give_up(protocol: _Protocol, waiter: asyncio.Future[Any]) -> None:
+def _give_up(waiter: asyncio.Future[Any]) -> None:
     if not waiter.done():
         waiter.set_exception(RedisTimeoutError("Redis did not answer in time"))

@@ -71,11 +71,24 @@ class LatencyHistogram:
         return buckets
 
 
-class _EventsCollector(Collector):
-    """`maily_tracking_events_total{kind}` from an EventTally."""
+class _FamilyCollector(Collector):
+    """One metric family read from plain numbers; `describe` gives it empty, so the
+    registry knows its names without a scrape."""
 
     # Named as on prometheus_client's own metrics, for tools that read label names off
     # the registry's collectors.
+    _labelnames: tuple[str, ...] = ()
+
+    def _family(self) -> Metric:
+        raise NotImplementedError
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+
+class _EventsCollector(_FamilyCollector):
+    """`maily_tracking_events_total{kind}` from an EventTally."""
+
     _labelnames = ("kind",)
 
     def __init__(self, events: EventTally) -> None:
@@ -88,9 +101,6 @@ class _EventsCollector(Collector):
             labels=self._labelnames,
         )
 
-    def describe(self) -> Iterator[Metric]:
-        yield self._family()
-
     def collect(self) -> Iterator[Metric]:
         family = self._family()
         for kind, count in sorted(self.events.counts.items()):
@@ -98,7 +108,7 @@ class _EventsCollector(Collector):
         yield family
 
 
-class _LatencyCollector(Collector):
+class _LatencyCollector(_FamilyCollector):
     """`maily_tracking_request_duration_seconds{endpoint}` from LatencyHistograms."""
 
     _labelnames = ("endpoint",)
@@ -114,9 +124,6 @@ class _LatencyCollector(Collector):
             "their event.",
             labels=self._labelnames,
         )
-
-    def describe(self) -> Iterator[Metric]:
-        yield self._family()
 
     def collect(self) -> Iterator[Metric]:
         family = self._family()
