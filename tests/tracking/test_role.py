@@ -59,6 +59,8 @@ async def test_the_role_serves_the_endpoints_over_http(
         "MAILY_SECURITY__ENCRYPTION_KEYS": f'["{TEST_ENCRYPTION_KEY}"]',
         "MAILY_TRACKING__PORT": str(port),
         "MAILY_TRACKING__BARE_ENDPOINT": "true",
+        # The loopback peer is a trusted proxy: its X-Forwarded-For names the client.
+        "MAILY_TRACKING__TRUSTED_PROXIES": '["127.0.0.0/8"]',
         "MAILY_ROLES__HEALTH_BASE_PORT": str(_port(20)),
         "MAILY_OBSERVABILITY__LOG_JSON": "false",
     }
@@ -81,29 +83,60 @@ async def test_the_role_serves_the_endpoints_over_http(
             token = signer.sign_open(sent.delivery_id)
             answers = await asyncio.gather(*(client.get(f"/t/o/{token}.gif") for _ in range(50)))
             assert all(a.status_code == 200 and a.content == PIXEL for a in answers)
-            clicked = await client.get(sent.path(sent.click_urls[1]))
+            assert answers[0].headers["content-type"] == "image/gif"
+            assert answers[0].headers["cache-control"].startswith("no-store")
+            head = await client.head(f"/t/o/{token}.gif")  # no open
+            assert head.status_code == 200
+            assert (await client.get(f"/t/o/{token[:-2]}AA.gif")).status_code == 404
+            clicked = await client.get(
+                sent.path(sent.click_urls[1]), headers={"x-forwarded-for": "198.51.100.9"}
+            )
             assert clicked.status_code == 302
             assert clicked.headers["location"] == "https://shop.example.com/blog?from=mail"
+            assert clicked.content == b""
             assert (await client.get(f"/t/c/{token}")).status_code == 404
+            # The quieter paths go through the ASGI bridge: pages, forms, 404s.
+            asked = await client.get(sent.path(sent.unsubscribe_url))
+            assert asked.status_code == 200
+            assert '<form method="post"' in asked.text
+            assert asked.headers["content-type"] == "text/html; charset=utf-8"
+            preferences = await client.get(sent.path(sent.unsubscribe_url).replace("/u/", "/p/"))
+            assert preferences.status_code == 200
+            assert "<form" in preferences.text
+            too_large = await client.post(
+                sent.path(sent.unsubscribe_url),
+                content=b"List-Unsubscribe=One-Click&pad=" + b"x" * 40_000,
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            )
+            assert too_large.status_code == 413
+            assert (await client.get("/elsewhere")).status_code == 404
             unsubscribed = await client.post(
                 sent.path(sent.unsubscribe_url),
                 content=b"List-Unsubscribe=One-Click",
                 headers={"content-type": "application/x-www-form-urlencoded"},
             )
             assert unsubscribed.status_code == 200
+            assert "You are unsubscribed" in unsubscribed.text
             health = await client.get(f"http://127.0.0.1:{_port(20) + 8}/metrics")
             assert "maily_tracking_events_total" in health.text
-            # 50 opens, two clicks (one of them refused) and one unsubscribe, each timed
+            # 50 opens, a HEAD and a refused one; two clicks (one refused); the
+            # unsubscribe page, a refused form and the unsubscribe: each timed
             latency = {
                 line.split("{")[1].split("}")[0]: float(line.rsplit(" ", 1)[1])
                 for line in health.text.splitlines()
                 if line.startswith("maily_tracking_request_duration_seconds_count")
             }
-            assert latency['endpoint="open"'] == 50
+            assert latency['endpoint="open"'] == 52
             assert latency['endpoint="click"'] == 2
-            assert latency['endpoint="unsubscribe"'] == 1
-        kinds = [decode_event(e).kind for e in await stream(redis, settings)]
-        assert kinds == ["open"] * 50 + ["click", "unsubscribe"]
+            assert latency['endpoint="unsubscribe"'] == 3
+        events = [decode_event(e) for e in await stream(redis, settings)]
+        assert [e.kind for e in events] == ["open"] * 50 + ["click", "unsubscribe"]
+        assert {(e.user_agent, e.ip) for e in events[:50]} == {
+            ("Mozilla/5.0 (X11) Firefox/120.0", "127.0.0.1")
+        }
+        assert events[50].ip == "198.51.100.9"  # forwarded by a trusted proxy
+        assert (events[50].link_index, events[50].delivery_id) == (1, sent.delivery_id)
+        assert events[51].channel == "one_click"
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)

@@ -1,4 +1,4 @@
-"""The public tracking endpoints as a raw ASGI app: no framework routing on the path
+"""The public tracking endpoints as a raw ASGI (and RSGI) app: no framework routing on the path
 that every opened message and every click takes.
 
     GET /t/o/<token>[.gif]  open pixel (43-byte GIF, never cached)
@@ -6,6 +6,11 @@ that every opened message and every click takes.
     GET|POST /u/<token>     unsubscribe (RFC 8058 one-click POST; GET asks to confirm)
     GET|POST /p/<token>     preference center (reads PostgreSQL: it shows the lists)
     GET /v/<token>          the message, in the browser (reads PostgreSQL)
+
+Served two ways: as an ASGI app (inside the API, and in tests), and under granian's
+RSGI interface for `maily tracking`, where the open pixel and the click redirect are
+answered with one synchronous call per request instead of two awaited ASGI messages
+(the other paths go through a small ASGI bridge, `maily.tracking.http.serve_asgi`).
 
 Opens, clicks and unsubscribes append an event to the Redis stream (through the
 batcher) and answer once Redis has it. An open or click whose event can't be stored
@@ -46,8 +51,10 @@ from maily.tracking.http import (
     location,
     page,
     read_form,
+    rsgi_client_ip,
     send_html,
     send_text,
+    serve_asgi,
 )
 from maily.tracking.links import LinkTables
 from maily.tracking.machines import MachineRules
@@ -67,33 +74,53 @@ PIXEL = bytes.fromhex(
 )
 PUBLIC_PREFIXES = ("/t/", "/u/", "/p/", "/v/")
 
-_NO_CACHE = [
-    (b"cache-control", b"no-store, no-cache, must-revalidate, max-age=0"),
-    (b"pragma", b"no-cache"),
-    (b"expires", b"0"),
-]
-_PIXEL_START = {
-    "type": "http.response.start",
-    "status": 200,
-    "headers": [
+
+class Answer:
+    """One response of the open or click endpoint, made once and kept in both forms:
+    the two ASGI messages, and RSGI's status, headers (str) and body."""
+
+    __slots__ = ("body", "content", "headers", "start", "status")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], content: bytes) -> None:
+        self.status = status
+        self.headers = [
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in headers
+        ]
+        self.content = content
+        self.start: dict[str, Any] = {
+            "type": "http.response.start",
+            "status": status,
+            "headers": headers,
+        }
+        self.body: dict[str, Any] = {"type": "http.response.body", "body": content}
+
+
+def _text_answer(status: int, text: str) -> Answer:
+    raw = text.encode()
+    return Answer(
+        status,
+        [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", b"%d" % len(raw)),
+            (b"cache-control", b"no-store"),
+        ],
+        raw,
+    )
+
+
+_PIXEL = Answer(
+    200,
+    [
         (b"content-type", b"image/gif"),
         (b"content-length", b"43"),
-        *_NO_CACHE,
+        (b"cache-control", b"no-store, no-cache, must-revalidate, max-age=0"),
+        (b"pragma", b"no-cache"),
+        (b"expires", b"0"),
     ],
-}
-_PIXEL_BODY = {"type": "http.response.body", "body": PIXEL}
-_NOT_FOUND_BODY = b"not found: this link is not valid\n"
-_NOT_FOUND_START = {
-    "type": "http.response.start",
-    "status": 404,
-    "headers": [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(_NOT_FOUND_BODY)).encode()),
-        (b"cache-control", b"no-store"),
-    ],
-}
-_NOT_FOUND = {"type": "http.response.body", "body": _NOT_FOUND_BODY}
-_EMPTY_BODY = {"type": "http.response.body", "body": b""}
+    PIXEL,
+)
+_NOT_FOUND = _text_answer(404, "not found: this link is not valid\n")
+_UNAVAILABLE = _text_answer(503, "this link can't be followed right now; try again\n")
 _OPEN, _CLICK = int(TokenKind.open), int(TokenKind.click)
 
 _log = get_logger("maily.tracking")
@@ -112,6 +139,7 @@ _MACHINE_FIELDS = {reason: bulk(b"m") + bulk(reason.value.encode()) for reason i
 _LOST = {kind: TRACKING_EVENTS_LOST.labels(kind=kind.value) for kind in _TRACKED_KINDS}
 _OPEN_LATENCY = TRACKING_LATENCY["open"]
 _CLICK_LATENCY = TRACKING_LATENCY["click"]
+_EVENT_PATHS = ("/t/o/", "/t/c/")
 _UNSUBSCRIBE_LATENCY = TRACKING_LATENCY["unsubscribe"]
 
 PageHandler = Callable[["TrackingContext", str, Scope, Receive, Send], Awaitable[None]]
@@ -155,16 +183,16 @@ class TrackingContext:
         self,
         kind: EventKind,
         delivery: bytes,
-        scope: Scope,
+        user_agent: str,
+        ip: str,
         link: tuple[int, bytes] | None = None,
     ) -> bool:
         """`record` for the open and click path: the same stream entry as
         `encode_event(self.event(...))`, packed straight into the script's arguments
         without the event object or a dict. `delivery` is the delivery id's 16 bytes;
-        a click's `link` is its index and its link table's id (16 bytes), so the
-        consumer counts the URL the message carried."""
-        user_agent = header(scope, b"user-agent")
-        ip = client_ip(scope, self.trusted_proxies)
+        `user_agent` and `ip` are the request's (`client_ip`); a click's `link` is its
+        index and its link table's id (16 bytes), so the consumer counts the URL the
+        message carried."""
         at = b"%d" % (time.time_ns() // 1_000_000)
         parts = [
             _KIND_FIELDS[kind],
@@ -233,7 +261,7 @@ class TrackingApp:
         self.pages = pages if pages is not None else default_pages()
         self.bare_endpoint = bare_endpoint
         # Link table id -> (the table, its links' 302 answers): see `_redirects`.
-        self._redirect_cache: dict[bytes, tuple[tuple[str, ...], tuple[dict[str, Any], ...]]] = {}
+        self._redirect_cache: dict[bytes, tuple[tuple[str, ...], tuple[Answer, ...]]] = {}
 
     @property
     def context(self) -> TrackingContext:
@@ -248,14 +276,18 @@ class TrackingApp:
                 await self.fallback(scope, receive, send)
             return
         path: str = scope["path"]
-        if path.startswith("/t/o/"):
+        if path.startswith(_EVENT_PATHS):
             started = time.perf_counter()
-            await self.open(path[5:], scope, send)
-            _OPEN_LATENCY.observe(time.perf_counter() - started)
-        elif path.startswith("/t/c/"):
-            started = time.perf_counter()
-            await self.click(path[5:], scope, send)
-            _CLICK_LATENCY.observe(time.perf_counter() - started)
+            opened = path[3] == "o"
+            answer = await (self.open if opened else self.click)(
+                path[5:],
+                scope["method"],
+                header(scope, b"user-agent"),
+                client_ip(scope, self.context.trusted_proxies),
+            )
+            await send(answer.start)
+            await send(answer.body)
+            (_OPEN_LATENCY if opened else _CLICK_LATENCY).observe(time.perf_counter() - started)
         elif path.startswith("/u/"):
             started = time.perf_counter()
             await self.unsubscribe(path[3:], scope, receive, send)
@@ -267,21 +299,43 @@ class TrackingApp:
             else:
                 await handler(self.context, path[3:], scope, receive, send)
         elif path == "/t/bare" and self.bare_endpoint:
-            await send(_PIXEL_START)
-            await send(_PIXEL_BODY)
+            await send(_PIXEL.start)
+            await send(_PIXEL.body)
         elif self.fallback is not None:
             await self.fallback(scope, receive, send)
         else:
             await self._not_found(send, "other")
 
+    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
+        """The same endpoints under granian's RSGI interface (`maily tracking`): the
+        open pixel and the click redirect answer with one call; every other path goes
+        through the ASGI app above."""
+        path: str = scope.path
+        if path.startswith(_EVENT_PATHS):
+            started = time.perf_counter()
+            opened = path[3] == "o"
+            answer = await (self.open if opened else self.click)(
+                path[5:],
+                scope.method,
+                scope.headers.get("user-agent", ""),
+                rsgi_client_ip(scope, self.context.trusted_proxies),
+            )
+            protocol.response_bytes(answer.status, answer.headers, answer.content)
+            (_OPEN_LATENCY if opened else _CLICK_LATENCY).observe(time.perf_counter() - started)
+        elif path == "/t/bare" and self.bare_endpoint:
+            protocol.response_bytes(200, _PIXEL.headers, PIXEL)
+        else:
+            await serve_asgi(self, scope, protocol)
+
     async def _not_found(self, send: Send, endpoint: str) -> None:
         TRACKING_REFUSED.labels(endpoint=endpoint).inc()
-        await send(_NOT_FOUND_START)
-        await send(_NOT_FOUND)
+        await send(_NOT_FOUND.start)
+        await send(_NOT_FOUND.body)
 
-    async def open(self, token: str, scope: Scope, send: Send) -> None:
+    async def open(self, token: str, method: str, user_agent: str, ip: str) -> Answer:
+        """The open pixel's answer to `token`, its open stored first (GET only: a
+        HEAD asks about the pixel; it is no open)."""
         context = self.context
-        method = scope["method"]
         payload = context.signer.verify_payload(token.removesuffix(".gif"))
         if (
             payload is None
@@ -289,16 +343,15 @@ class TrackingApp:
             or len(payload) != OPEN_PAYLOAD
             or method not in ("GET", "HEAD")
         ):
-            await self._not_found(send, "open")
-            return
-        if method == "GET":  # a HEAD asks about the pixel; it is no open
-            await context.store(EventKind.open, payload[1:17], scope)
-        await send(_PIXEL_START)
-        await send(_PIXEL_BODY)
+            TRACKING_REFUSED.labels(endpoint="open").inc()
+            return _NOT_FOUND
+        if method == "GET":
+            await context.store(EventKind.open, payload[1:17], user_agent, ip)
+        return _PIXEL
 
-    async def click(self, token: str, scope: Scope, send: Send) -> None:
+    async def click(self, token: str, method: str, user_agent: str, ip: str) -> Answer:
+        """The redirect to the link `token` names, its click stored first (GET only)."""
         context = self.context
-        method = scope["method"]
         payload = context.signer.verify_payload(token)
         if (
             payload is None
@@ -306,8 +359,8 @@ class TrackingApp:
             or len(payload) != CLICK_PAYLOAD
             or method not in ("GET", "HEAD")
         ):
-            await self._not_found(send, "click")
-            return
+            TRACKING_REFUSED.labels(endpoint="click").inc()
+            return _NOT_FOUND
         index = int.from_bytes(payload[33:35], "big")
         raw_table = payload[17:33]
         table = context.links.table_of(raw_table)
@@ -318,18 +371,16 @@ class TrackingApp:
                 # Neither Redis nor PostgreSQL answered: nothing to redirect to.
                 _log.exception("link table lookup failed")
                 _LOST[EventKind.click].inc()
-                await send_text(send, 503, "this link can't be followed right now; try again\n")
-                return
+                return _UNAVAILABLE
         redirects = self._redirects(raw_table, table) if table is not None else ()
         if index >= len(redirects):
-            await self._not_found(send, "click")
-            return
+            TRACKING_REFUSED.labels(endpoint="click").inc()
+            return _NOT_FOUND
         if method == "GET":
-            await context.store(EventKind.click, payload[1:17], scope, (index, raw_table))
-        await send(redirects[index])
-        await send(_EMPTY_BODY)
+            await context.store(EventKind.click, payload[1:17], user_agent, ip, (index, raw_table))
+        return redirects[index]
 
-    def _redirects(self, raw_table: bytes, table: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
+    def _redirects(self, raw_table: bytes, table: tuple[str, ...]) -> tuple[Answer, ...]:
         """The 302 answers to a link table's links, made once per table: the table is
         immutable (its id is a hash of its links), so is each answer. Kept while the
         link cache holds that very table, so a table dropped from it is read again."""
@@ -393,17 +444,17 @@ class TrackingApp:
         )
 
 
-def _redirect(url: str) -> dict[str, Any]:
-    return {
-        "type": "http.response.start",
-        "status": 302,
-        "headers": [
+def _redirect(url: str) -> Answer:
+    return Answer(
+        302,
+        [
             (b"location", location(url)),
             (b"content-length", b"0"),
             (b"cache-control", b"no-store"),
             (b"referrer-policy", b"no-referrer"),
         ],
-    }
+        b"",
+    )
 
 
 def default_pages() -> dict[str, PageHandler]:

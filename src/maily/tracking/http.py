@@ -1,4 +1,5 @@
-"""Small raw-ASGI helpers the tracking endpoints and pages share."""
+"""Small raw-ASGI helpers the tracking endpoints and pages share, and the bridge that
+serves the ASGI app's quieter paths under granian's RSGI interface."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ __all__ = [
     "location",
     "page",
     "read_form",
+    "rsgi_client_ip",
     "send_html",
     "send_text",
+    "serve_asgi",
 ]
 
 Scope = dict[str, Any]
@@ -71,6 +74,99 @@ def client_ip(scope: Scope, trusted_proxies: Container[str] = frozenset()) -> st
         if forwarded:
             return forwarded.rsplit(",", 1)[-1].strip()
     return peer
+
+
+def _address(address: str) -> tuple[str, int] | None:
+    """RSGI's "host:port" ("[v6]:port" for IPv6) as ASGI's (host, port)."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        return None
+    if host.startswith("["):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def rsgi_client_ip(scope: Any, trusted_proxies: Container[str] = frozenset()) -> str:
+    """`client_ip` of an RSGI request."""
+    peer = scope.client.rpartition(":")[0]
+    if peer.startswith("["):
+        peer = peer[1:-1]
+    if peer in trusted_proxies:
+        forwarded = scope.headers.get("x-forwarded-for")
+        if forwarded:
+            return str(forwarded).rsplit(",", 1)[-1].strip()
+    return str(peer)
+
+
+def _latin1(value: str) -> bytes:
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace")
+
+
+async def serve_asgi(app: ASGIApp, scope: Any, protocol: Any) -> None:
+    """Serve one RSGI request through an ASGI app: the request's body streamed to it
+    as `http.request` messages, its response (a page or a short text: these paths
+    answer a few kilobytes at most) collected and sent in one piece. An app that ends
+    without answering gets 500."""
+    chunks = protocol.__aiter__()
+    finished = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal finished
+        if finished:
+            await protocol.client_disconnect()
+            return {"type": "http.disconnect"}
+        try:
+            chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            finished = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": bytes(chunk), "more_body": True}
+
+    status = 0
+    headers: list[tuple[str, str]] = []
+    parts: list[bytes] = []
+    answered = False
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status, answered
+        if answered:
+            return
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            headers[:] = [
+                (name.decode("latin-1"), value.decode("latin-1"))
+                for name, value in message.get("headers", ())
+            ]
+        elif message["type"] == "http.response.body" and status:
+            parts.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                answered = True
+                protocol.response_bytes(status, headers, b"".join(parts))
+
+    asgi_scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": scope.http_version,
+        "method": scope.method,
+        "scheme": scope.scheme,
+        "path": scope.path,
+        "query_string": _latin1(scope.query_string),
+        "root_path": "",
+        "headers": [(_latin1(name), _latin1(value)) for name, value in scope.headers.items()],
+        "client": _address(scope.client),
+        "server": _address(scope.server),
+    }
+    await app(asgi_scope, receive, send)
+    if not answered:
+        raw = b"internal error: no response\n"
+        protocol.response_bytes(
+            500,
+            [("content-type", "text/plain; charset=utf-8"), ("content-length", str(len(raw)))],
+            raw,
+        )
 
 
 def location(url: str) -> bytes:

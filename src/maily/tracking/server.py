@@ -1,5 +1,6 @@
-"""`maily tracking`: the public tracking endpoints served alone by granian (with uvloop),
-and the same endpoints inside the API app, so `maily up` answers them on its one port."""
+"""`maily tracking`: the public tracking endpoints served alone by granian (with uvloop)
+over its RSGI interface, and the same endpoints inside the API app (ASGI), so `maily up`
+answers them on its one port."""
 
 from __future__ import annotations
 
@@ -96,7 +97,7 @@ async def run_tracking(settings: Settings, stop: asyncio.Event) -> None:
         app,
         address=settings.tracking.host,
         port=settings.tracking.port,
-        interface=Interfaces.ASGINL,
+        interface=Interfaces.RSGI,
         http=HTTPModes.http1,
         websockets=False,
         log_access=False,
