@@ -42,6 +42,7 @@ from maily.kit.db import AsyncSession
 from maily.kit.logging import get_logger
 from maily.tracking.batcher import ENTRY_HEADS, EventBatcher, EventNotStored, bulk
 from maily.tracking.http import (
+    Answer,
     ASGIApp,
     Receive,
     Scope,
@@ -55,6 +56,7 @@ from maily.tracking.http import (
     send_html,
     send_text,
     serve_asgi,
+    text_answer,
 )
 from maily.tracking.links import LinkTables
 from maily.tracking.machines import MachineRules
@@ -75,39 +77,6 @@ PIXEL = bytes.fromhex(
 PUBLIC_PREFIXES = ("/t/", "/u/", "/p/", "/v/")
 
 
-class Answer:
-    """One response of the open or click endpoint, made once and kept in both forms:
-    the two ASGI messages, and RSGI's status, headers (str) and body."""
-
-    __slots__ = ("body", "content", "headers", "start", "status")
-
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], content: bytes) -> None:
-        self.status = status
-        self.headers = [
-            (name.decode("latin-1"), value.decode("latin-1")) for name, value in headers
-        ]
-        self.content = content
-        self.start: dict[str, Any] = {
-            "type": "http.response.start",
-            "status": status,
-            "headers": headers,
-        }
-        self.body: dict[str, Any] = {"type": "http.response.body", "body": content}
-
-
-def _text_answer(status: int, text: str) -> Answer:
-    raw = text.encode()
-    return Answer(
-        status,
-        [
-            (b"content-type", b"text/plain; charset=utf-8"),
-            (b"content-length", b"%d" % len(raw)),
-            (b"cache-control", b"no-store"),
-        ],
-        raw,
-    )
-
-
 _PIXEL = Answer(
     200,
     [
@@ -119,8 +88,8 @@ _PIXEL = Answer(
     ],
     PIXEL,
 )
-_NOT_FOUND = _text_answer(404, "not found: this link is not valid\n")
-_UNAVAILABLE = _text_answer(503, "this link can't be followed right now; try again\n")
+_NOT_FOUND = text_answer(404, "not found: this link is not valid\n")
+_UNAVAILABLE = text_answer(503, "this link can't be followed right now; try again\n")
 _OPEN, _CLICK = int(TokenKind.open), int(TokenKind.click)
 
 _log = get_logger("maily.tracking")
@@ -323,14 +292,14 @@ class TrackingApp:
             protocol.response_bytes(answer.status, answer.headers, answer.content)
             (_OPEN_LATENCY if opened else _CLICK_LATENCY).observe(time.perf_counter() - started)
         elif path == "/t/bare" and self.bare_endpoint:
-            protocol.response_bytes(200, _PIXEL.headers, PIXEL)
+            protocol.response_bytes(_PIXEL.status, _PIXEL.headers, _PIXEL.content)
         else:
             await serve_asgi(self, scope, protocol)
 
     async def _not_found(self, send: Send, endpoint: str) -> None:
-        TRACKING_REFUSED.labels(endpoint=endpoint).inc()
-        await send(_NOT_FOUND.start)
-        await send(_NOT_FOUND.body)
+        answer = _refused(endpoint)
+        await send(answer.start)
+        await send(answer.body)
 
     async def open(self, token: str, method: str, user_agent: str, ip: str) -> Answer:
         """The open pixel's answer to `token`, its open stored first (GET only: a
@@ -343,8 +312,7 @@ class TrackingApp:
             or len(payload) != OPEN_PAYLOAD
             or method not in ("GET", "HEAD")
         ):
-            TRACKING_REFUSED.labels(endpoint="open").inc()
-            return _NOT_FOUND
+            return _refused("open")
         if method == "GET":
             await context.store(EventKind.open, payload[1:17], user_agent, ip)
         return _PIXEL
@@ -359,8 +327,7 @@ class TrackingApp:
             or len(payload) != CLICK_PAYLOAD
             or method not in ("GET", "HEAD")
         ):
-            TRACKING_REFUSED.labels(endpoint="click").inc()
-            return _NOT_FOUND
+            return _refused("click")
         index = int.from_bytes(payload[33:35], "big")
         raw_table = payload[17:33]
         table = context.links.table_of(raw_table)
@@ -374,8 +341,7 @@ class TrackingApp:
                 return _UNAVAILABLE
         redirects = self._redirects(raw_table, table) if table is not None else ()
         if index >= len(redirects):
-            TRACKING_REFUSED.labels(endpoint="click").inc()
-            return _NOT_FOUND
+            return _refused("click")
         if method == "GET":
             await context.store(EventKind.click, payload[1:17], user_agent, ip, (index, raw_table))
         return redirects[index]
@@ -442,6 +408,12 @@ class TrackingApp:
                 "<h1>You are unsubscribed</h1><p>You will get no more of these emails.</p>",
             ),
         )
+
+
+def _refused(endpoint: str) -> Answer:
+    """404 to a token or path that does not verify, counted by endpoint."""
+    TRACKING_REFUSED.labels(endpoint=endpoint).inc()
+    return _NOT_FOUND
 
 
 def _redirect(url: str) -> Answer:

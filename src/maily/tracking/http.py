@@ -12,6 +12,7 @@ from maily.tracking.networks import address_number, in_ranges, network_ranges
 
 __all__ = [
     "ASGIApp",
+    "Answer",
     "Receive",
     "Scope",
     "Send",
@@ -25,6 +26,7 @@ __all__ = [
     "send_html",
     "send_text",
     "serve_asgi",
+    "text_answer",
 ]
 
 Scope = dict[str, Any]
@@ -70,32 +72,34 @@ def client_ip(scope: Scope, trusted_proxies: Container[str] = frozenset()) -> st
     client = scope.get("client")
     peer = str(client[0]) if client else ""
     if peer in trusted_proxies:
-        forwarded = header(scope, b"x-forwarded-for")
-        if forwarded:
-            return forwarded.rsplit(",", 1)[-1].strip()
+        return _believed(peer, header(scope, b"x-forwarded-for"))
     return peer
 
 
+def _believed(peer: str, forwarded: str | None) -> str:
+    """The address a trusted proxy saw: the last X-Forwarded-For entry (earlier ones
+    are whatever the client claimed), or the peer when there is none."""
+    return forwarded.rsplit(",", 1)[-1].strip() if forwarded else peer
+
+
+def _host(address: str) -> str:
+    """The host of RSGI's "host:port" ("[v6]:port" for IPv6)."""
+    host = address.rpartition(":")[0]
+    return host[1:-1] if host.startswith("[") else host
+
+
 def _address(address: str) -> tuple[str, int] | None:
-    """RSGI's "host:port" ("[v6]:port" for IPv6) as ASGI's (host, port)."""
-    host, _, port = address.rpartition(":")
-    if not port.isdigit():
-        return None
-    if host.startswith("["):
-        host = host[1:-1]
-    return host, int(port)
+    """RSGI's "host:port" as ASGI's (host, port)."""
+    port = address.rpartition(":")[2]
+    return (_host(address), int(port)) if port.isdigit() else None
 
 
 def rsgi_client_ip(scope: Any, trusted_proxies: Container[str] = frozenset()) -> str:
     """`client_ip` of an RSGI request."""
-    peer = scope.client.rpartition(":")[0]
-    if peer.startswith("["):
-        peer = peer[1:-1]
+    peer = _host(scope.client)
     if peer in trusted_proxies:
-        forwarded = scope.headers.get("x-forwarded-for")
-        if forwarded:
-            return str(forwarded).rsplit(",", 1)[-1].strip()
-    return str(peer)
+        return _believed(peer, scope.headers.get("x-forwarded-for"))
+    return peer
 
 
 def _latin1(value: str) -> bytes:
@@ -197,21 +201,44 @@ async def send_html(send: Send, status: int, body: str) -> None:
     await send({"type": "http.response.body", "body": raw})
 
 
-async def send_text(send: Send, status: int, text: str, headers: list[Any] | None = None) -> None:
-    raw = text.encode()
-    await send(
-        {
+class Answer:
+    """One response, made once and kept in both servers' forms: the two ASGI
+    messages, and RSGI's status, headers (str) and body."""
+
+    __slots__ = ("body", "content", "headers", "start", "status")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], content: bytes) -> None:
+        self.status = status
+        self.headers = [
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in headers
+        ]
+        self.content = content
+        self.start: dict[str, Any] = {
             "type": "http.response.start",
             "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(raw)).encode()),
-                (b"cache-control", b"no-store"),
-                *(headers or []),
-            ],
+            "headers": headers,
         }
+        self.body: dict[str, Any] = {"type": "http.response.body", "body": content}
+
+
+def text_answer(status: int, text: str, headers: list[Any] | None = None) -> Answer:
+    raw = text.encode()
+    return Answer(
+        status,
+        [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", b"%d" % len(raw)),
+            (b"cache-control", b"no-store"),
+            *(headers or []),
+        ],
+        raw,
     )
-    await send({"type": "http.response.body", "body": raw})
+
+
+async def send_text(send: Send, status: int, text: str, headers: list[Any] | None = None) -> None:
+    answer = text_answer(status, text, headers)
+    await send(answer.start)
+    await send(answer.body)
 
 
 async def read_form(receive: Receive) -> dict[str, list[str]] | None:
