@@ -15,11 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.ports import free_port
 
 
 def start_up(data_dir: Path, port: int, log: Path, inbound_port: int) -> subprocess.Popen[bytes]:

@@ -209,8 +209,15 @@ class TrackingSettings(BaseModel):
     # Batches on their way to Redis at once; further events wait for the next batch,
     # so batches grow with load rather than round trips.
     batch_max_in_flight: int = Field(default=2, ge=1, le=64)
-    # How long a request waits for Redis (connect or answer) before it counts the
-    # event as lost (open, click) or answers 503 (unsubscribe).
+    # Open and click events answered before Redis acknowledged them, at most: beyond
+    # that a request waits for its own event (so a slow or absent Redis holds requests
+    # back instead of filling memory). 0: every open and click waits for Redis.
+    max_unacknowledged_events: int = Field(default=50_000, ge=0, le=10_000_000)
+    # How long an open or click event that Redis did not take is sent again before it
+    # is counted lost (a Redis restart or failover fits well inside).
+    retry_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # How long one round trip waits for Redis (connect or answer); an open or click
+    # waiting for its event then counts it lost, an unsubscribe answers 503.
     redis_timeout_seconds: float = Field(default=1.0, gt=0)
     # Redis connections of one tracking process.
     redis_max_connections: int = Field(default=32, ge=1)

@@ -19,10 +19,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from maily.ai.server import SERVICE_NAME
 from maily.config import Settings
-from tests.ai.checks.spamd import free_port
 from tests.ai.conftest import FAKE_OPENAI_KEY
 from tests.ai.fakes import FakeOpenAI
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET_KEY, Account
+from tests.ports import free_port
 
 __all__ = ["DEADLINE", "AIProcess", "add_provider", "fake_provider", "free_port", "parse_sse"]
 

@@ -29,7 +29,7 @@ from tests.conftest import (
     _worker_index,
     create_database,
 )
-from tests.test_up import free_port
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB_OUT = ROOT / "web" / "out"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ from pathlib import Path
 import boto3
 import httpx
 from mypy_boto3_s3 import S3Client
+
+from tests.ports import free_port
 
 REGION = "us-east-1"
 ACCESS_KEY_ID = "maily-test"
@@ -37,18 +38,11 @@ class S3Server:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def running_s3_server(log_dir: Path, *, timeout: float = 30.0) -> Iterator[S3Server]:
     """Start `moto.server` in its own process (so the adapter's requests cross a real
     socket, and the server's CPU work doesn't share the tests' GIL); stop it after."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = log_dir / "moto-server.log"
     with log_path.open("wb") as log:

@@ -21,6 +21,7 @@ from maily.delivery.composing import CampaignComposer, PreparedMessages
 from maily.kit.db import create_sessionmaker, transaction
 from maily.models import Campaign
 from maily.tracking.app import TrackingApp, TrackingContext
+from maily.tracking.http import Receive, Scope, Send
 from maily.tracking.server import build_context
 from tests.delivery.conftest import sending_world
 from tests.delivery.pipeline import POSTAL_ADDRESS, SendingWorld
@@ -31,14 +32,26 @@ BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 
 
 
 @pytest.fixture
-async def context(settings: Settings, redis: Redis, engine: AsyncEngine) -> TrackingContext:
-    return build_context(settings, redis, create_sessionmaker(engine))
+async def context(
+    settings: Settings, redis: Redis, engine: AsyncEngine
+) -> AsyncIterator[TrackingContext]:
+    context = build_context(settings, redis, create_sessionmaker(engine))
+    yield context
+    await context.batcher.aclose()
 
 
 @pytest.fixture
 async def client(context: TrackingContext) -> AsyncIterator[httpx.AsyncClient]:
+    """A client whose requests return once the batcher has sent the events they gave
+    it: opens and clicks answer before Redis has their event, and the tests read the
+    stream right after."""
     app = TrackingApp(context, bare_endpoint=True)
-    transport = httpx.ASGITransport(app=app)
+
+    async def answered_then_sent(scope: Scope, receive: Receive, send: Send) -> None:
+        await app(scope, receive, send)
+        await context.batcher.drain()
+
+    transport = httpx.ASGITransport(app=answered_then_sent)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://testserver", headers={"user-agent": BROWSER}
     ) as client:

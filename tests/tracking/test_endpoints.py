@@ -222,18 +222,23 @@ async def test_redis_down_open_and_cached_click_still_answer_unsubscribe_says_50
     settings: Settings, context: TrackingContext, sent: SentMessage, client: httpx.AsyncClient
 ) -> None:
     from maily.tracking.app import TrackingApp
-    from maily.tracking.metrics import TRACKING_EVENTS_LOST
+    from maily.tracking.metrics import TRACKING_EVENTS, TRACKING_EVENTS_LOST
     from maily.tracking.server import build_context
 
-    # Warm the link cache, then point a context at a Redis nobody listens on.
+    # Warm the link cache, then point a context at a Redis nobody listens on, whose
+    # batcher gives up retrying after a fraction of a second.
     down = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
-    broken = build_context(settings, down, None)
+    quick = settings.model_copy(
+        update={"tracking": settings.tracking.model_copy(update={"retry_seconds": 0.3})}
+    )
+    broken = build_context(quick, down, None)
     table = next(iter(sent.prepared.link_tables.values()))
     links = await context.links.get(table)
     assert links is not None
     broken.links._remember(table, links)
     app = TrackingApp(broken)
-    lost_before = TRACKING_EVENTS_LOST.labels(kind="open")._value.get()
+    lost = {kind: TRACKING_EVENTS_LOST.labels(kind=kind)._value.get() for kind in ("open", "click")}
+    stored = {kind: TRACKING_EVENTS.value(kind) for kind in ("open", "click")}
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as offline:
@@ -243,12 +248,19 @@ async def test_redis_down_open_and_cached_click_still_answer_unsubscribe_says_50
         clicked = await offline.get(sent.path(sent.click_urls[0]))
         assert clicked.status_code == 302
         assert clicked.headers["location"] == "https://shop.example.com/spring"
+        # Answered before Redis took them: the batcher still holds both, retrying.
+        assert broken.batcher.unacknowledged == 2
         refused = await offline.post(
             sent.path(sent.unsubscribe_url), data={"List-Unsubscribe": "One-Click"}
         )
         assert refused.status_code == 503
         assert "could not be recorded" in refused.text
-    assert TRACKING_EVENTS_LOST.labels(kind="open")._value.get() == lost_before + 1
+    # Past the retry window both are counted lost, and neither as stored.
+    await broken.batcher.aclose()
+    assert broken.batcher.unacknowledged == 0
+    for kind in ("open", "click"):
+        assert TRACKING_EVENTS_LOST.labels(kind=kind)._value.get() == lost[kind] + 1
+        assert TRACKING_EVENTS.value(kind) == stored[kind]
     await down.aclose()
 
 
@@ -308,12 +320,14 @@ async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(
         transport = httpx.ASGITransport(app=TrackingApp(context))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             assert (await client.get(f"/t/o/{token}", headers=headers)).status_code == 200
+        await context.batcher.drain()
         event = decode_event((await stream(redis, settings))[-1])
         assert event.ip == expected
     context.trusted_proxies = TrustedProxies(["127.0.0.0/8"])
     transport = httpx.ASGITransport(app=TrackingApp(context))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         assert (await client.get(f"/t/o/{token}", headers=headers)).status_code == 200
+    await context.batcher.drain()
     event = decode_event((await stream(redis, settings))[-1])
     # The forwarded address is in Apple's network: the open is Mail Privacy Protection's.
     assert event.machine == "proxy"

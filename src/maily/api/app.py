@@ -44,7 +44,7 @@ from maily.realtime.endpoints import router as realtime_router
 from maily.reports.endpoints import router as reports_router
 from maily.segments.endpoints import router as segments_router
 from maily.templates.endpoints import router as templates_router
-from maily.tracking.server import TrackingMiddleware
+from maily.tracking.server import TrackingMiddleware, close_tracking
 from maily.webhooks.endpoints import router as webhooks_router
 
 ROUTERS = [
@@ -97,11 +97,14 @@ def state_from(settings: Settings, engine: AsyncEngine, redis: Redis) -> AppStat
     )
 
 
-async def _stop_live_hub(app: FastAPI) -> None:
+async def _stop_first_use_parts(app: FastAPI) -> None:
+    """Stop what requests made on first use and the caller's state does not own."""
     # Made on the first live WebSocket (maily.realtime.endpoints.live_hub).
     hub = getattr(app.state, "live_hub", None)
     if hub is not None:
         await hub.stop()
+    # Made on the first tracking request: the events it took go out first.
+    await close_tracking(app)
 
 
 def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
@@ -115,7 +118,7 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
             try:
                 yield
             finally:
-                await _stop_live_hub(app)
+                await _stop_first_use_parts(app)
             return
         current = app.state.maily = build_state(settings)
         assert settings.redis.url
@@ -126,7 +129,7 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await _stop_live_hub(app)
+            await _stop_first_use_parts(app)
             await queue.disconnect()
             # Built on first use by a test send or a start (maily.delivery.parts).
             parts = getattr(app.state, "delivery_parts", None)

@@ -13,9 +13,12 @@ answered with one synchronous call per request instead of two awaited ASGI messa
 (the other paths go through a small ASGI bridge, `maily.tracking.http.serve_asgi`).
 
 Opens, clicks and unsubscribes append an event to the Redis stream (through the
-batcher) and answer once Redis has it. An open or click whose event can't be stored
-is still answered (the pixel, the redirect when the link is known) and counted in
-`maily_tracking_events_lost`; an unsubscribe that can't be stored answers 503, never
+batcher). An open or click answers at once: the batcher sends its event with the next
+batch and again, for `tracking.retry_seconds`, if Redis did not take it; only while
+`tracking.max_unacknowledged_events` are unacknowledged does a request wait for its
+own. An open or click whose event can't be stored is still answered (the pixel, the
+redirect when the link is known) and counted in `maily_tracking_events_lost`. An
+unsubscribe answers once Redis has its event, and 503 when it can't be stored, never
 a success it didn't record. Anything that does not verify gets 404 and no event."""
 
 from __future__ import annotations
@@ -161,7 +164,8 @@ class TrackingContext:
         without the event object or a dict. `delivery` is the delivery id's 16 bytes;
         `user_agent` and `ip` are the request's (`client_ip`); a click's `link` is its
         index and its link table's id (16 bytes), so the consumer counts the URL the
-        message carried."""
+        message carried. The event is offered to the batcher (`EventBatcher.offer`):
+        True at once when it took it; otherwise this waits for Redis, as `record` does."""
         at = b"%d" % (time.time_ns() // 1_000_000)
         parts = [
             _KIND_FIELDS[kind],
@@ -189,11 +193,14 @@ class TrackingContext:
             parts.append(_MACHINE_FIELDS[machine])
             pairs += 1
         entry = ENTRY_HEADS[pairs] + b"".join(parts)
+        value = _VALUES[kind]
+        if self.batcher.offer(entry, 1 + 2 * pairs, value):
+            return True  # counted once Redis has it, or lost after the retries
         try:
             await self.batcher.append_packed(entry, 1 + 2 * pairs)
         except EventNotStored as exc:
             return self._lost(kind, exc)
-        TRACKING_EVENTS.add(_VALUES[kind])
+        TRACKING_EVENTS.add(value)
         return True
 
     async def _append(self, fields: dict[str, str], kind: EventKind) -> bool:

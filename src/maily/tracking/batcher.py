@@ -1,31 +1,42 @@
-"""Coalescing XADDs: events from concurrent requests go to Redis in one round trip, and
-each request learns when its own event is stored.
+"""Coalescing XADDs: events from concurrent requests go to Redis in one round trip.
 
-A request calls `await batcher.append(fields)`; the first event of a batch schedules a
-flush on the next turn of the event loop (by then every request the server handed over
-in the same turn has added its event), and a full batch flushes at once. While
-`max_in_flight` batches are on their way, new events wait for the next one, so batches
-grow with load instead of round trips. `append` returns the stream entry id only after
-Redis acknowledged the batch, so a request that answers after it has nothing left to
-lose; if Redis fails, `append` raises EventNotStored.
+An event joins the current batch in one of two ways. `await batcher.append(fields)`
+(or `append_packed`) returns the stream entry id only after Redis acknowledged the
+batch, and raises EventNotStored if Redis failed: an unsubscribe answers only then.
+`batcher.offer(entry, arguments, kind)` takes the event without anyone waiting: the
+open and click endpoints answer at once. An offered event that Redis does not take is
+sent again, with backoff, for `retry_seconds`, and only then counted lost; while
+`max_unacknowledged` offered events are still unacknowledged, `offer` refuses and the
+endpoint waits for its event instead, so a slow or absent Redis holds requests back
+rather than letting memory grow. What an offered event risks is the process dying
+before Redis acknowledged it (about one round trip of events; `drain` on shutdown
+sends everything first).
+
+The first event of a batch schedules a flush on the next turn of the event loop (by
+then every request the server handed over in the same turn has added its event), and a
+full batch flushes at once. While `max_in_flight` batches are on their way, new events
+wait for the next one, so batches grow with load instead of round trips.
 
 One batch is one EVALSHA of a short Lua script that XADDs each entry (the stream entry
 format is `maily.analytics.stream`'s, unchanged): one command and one reply per batch
 is far cheaper for the client than a pipeline of XADDs (one reply each), and a batch is
 stored whole or not at all. The command is packed here, straight into RESP; the open and
-click endpoints hand over their entries already packed (`append_packed`), built from the
-verified token without a dict in between."""
+click endpoints hand over their entries already packed, built from the verified token
+without a dict in between."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
+from collections import deque
 from typing import Any
 
 from redis.exceptions import NoScriptError, RedisError
 
+from maily.kit.logging import get_logger
 from maily.tracking.connections import AppendConnections
-from maily.tracking.metrics import TRACKING_STREAM_BATCHES
+from maily.tracking.metrics import TRACKING_EVENTS, TRACKING_EVENTS_LOST, TRACKING_STREAM_BATCHES
 
 __all__ = [
     "APPEND_SCRIPT",
@@ -49,6 +60,8 @@ end
 return ids
 """
 _SHA = hashlib.sha1(APPEND_SCRIPT, usedforsecurity=False).hexdigest().encode()
+
+_log = get_logger("maily.tracking")
 
 
 class EventNotStored(Exception):
@@ -87,6 +100,12 @@ def pack_entry(fields: dict[str, str]) -> tuple[bytes, int]:
     return b"".join(parts), 1 + 2 * len(fields)
 
 
+def _arguments(entry: bytes) -> int:
+    """How many script arguments a packed entry is (its count, then the pairs)."""
+    start = entry.index(b"\r\n") + 2
+    return 1 + int(entry[start : entry.index(b"\r\n", start)])
+
+
 def pack_batch(
     command: bytes, script: bytes, key: bytes, entries: list[bytes], arguments: int
 ) -> bytes:
@@ -97,21 +116,30 @@ def pack_batch(
 
 
 class _Batch:
-    """The entries of one round trip, and a future per entry for the request that
-    waits on it (one each: a request cancelled while it waits cancels only its own)."""
+    """The entries of one round trip and, for each, who learns its fate: the future of
+    the request that waits on it (one each: a request cancelled while it waits cancels
+    only its own), or, for an entry its request did not wait for, its kind (a str)."""
 
-    __slots__ = ("arguments", "entries", "waiters")
+    __slots__ = ("arguments", "entries", "offered", "waiters")
 
     def __init__(self) -> None:
         self.entries: list[bytes] = []
         self.arguments = 0
-        self.waiters: list[asyncio.Future[str]] = []
+        self.waiters: list[asyncio.Future[str] | str] = []
+        # How many of the entries nobody waits for.
+        self.offered = 0
 
 
-def _fail(waiters: list[asyncio.Future[str]], error: EventNotStored) -> None:
+def _fail(waiters: list[asyncio.Future[str] | str], error: EventNotStored) -> None:
     for waiter in waiters:
-        if not waiter.done():
-            waiter.set_exception(error)
+        if waiter.__class__ is not str and not waiter.done():  # type: ignore[union-attr]
+            waiter.set_exception(error)  # type: ignore[union-attr]
+
+
+_STORE_ERRORS = (RedisError, OSError, TimeoutError)
+# The first retry of a batch Redis did not take, and the longest pause between two.
+RETRY_FIRST_SECONDS = 0.05
+RETRY_MAX_SECONDS = 1.0
 
 
 class EventBatcher:
@@ -122,18 +150,29 @@ class EventBatcher:
         *,
         max_events: int = 256,
         max_in_flight: int = 2,
+        max_unacknowledged: int = 0,
+        retry_seconds: float = 30.0,
     ) -> None:
         self.redis = redis
         self.stream_key = stream_key
         self._key = stream_key.encode()
         self.max_events = max_events
         self.max_in_flight = max_in_flight
+        # Events taken by `offer` whose fate is open (on their way, or kept for a
+        # retry), at most; 0: `offer` takes none.
+        self.max_unacknowledged = max_unacknowledged
+        self.retry_seconds = retry_seconds
+        self.unacknowledged = 0
         # The loop the batcher runs on, taken on first use (asking for the running
         # loop on every request costs a system call in asyncio's C code).
         self._loop: asyncio.AbstractEventLoop | None = None
         self._batch: _Batch | None = None
         self._scheduled = False
         self._flushes: set[asyncio.Task[None]] = set()
+        # Offered entries Redis did not take, oldest first, each batch with the time
+        # it first failed; `_retrying` sends them again.
+        self._failed: deque[tuple[float, _Batch]] = deque()
+        self._retrying: asyncio.Task[None] | None = None
         # The round trips' own connections (None: the client's pool, see
         # maily.tracking.connections).
         self._connections = AppendConnections.of(redis)
@@ -151,19 +190,40 @@ class EventBatcher:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[str] = loop.create_future()
+        self._add(entry, arguments, waiter)
+        return await waiter
+
+    def offer(self, entry: bytes, arguments: int, kind: str) -> bool:
+        """Take an entry (packed as `pack_entry` makes it) without anyone waiting for
+        it: True when taken. It goes out with the next batch and, should Redis not take
+        it, is sent again for `retry_seconds`; then it is counted lost under `kind`.
+        It is counted stored (`maily_tracking_events_total{kind}`) once Redis acknowledged
+        it. False when `max_unacknowledged` events are already taken and unacknowledged:
+        the caller waits for its event instead (`append_packed`), which holds requests
+        back while Redis is slow or away."""
+        if self.unacknowledged >= self.max_unacknowledged:
+            return False
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        self.unacknowledged += 1
+        self._add(entry, arguments, kind)
+        return True
+
+    def _add(self, entry: bytes, arguments: int, waiter: asyncio.Future[str] | str) -> None:
         batch = self._batch
         if batch is None:
             batch = self._batch = _Batch()
-        waiter: asyncio.Future[str] = loop.create_future()
         batch.entries.append(entry)
         batch.arguments += arguments
         batch.waiters.append(waiter)
+        if waiter.__class__ is str:
+            batch.offered += 1
         if len(batch.entries) >= self.max_events:
             self._flush_now()
         elif not self._scheduled:
             self._scheduled = True
-            loop.call_soon(self._flush_soon)
-        return await waiter
+            self._loop.call_soon(self._flush_soon)  # type: ignore[union-attr]
 
     def _flush_soon(self) -> None:
         self._scheduled = False
@@ -190,18 +250,92 @@ class EventBatcher:
         waiters = batch.waiters
         try:
             ids = await self.store(batch.entries, batch.arguments)
-        except (RedisError, OSError, TimeoutError) as exc:
-            _fail(waiters, EventNotStored(f"the event stream did not answer: {exc}"))
+        except _STORE_ERRORS as exc:
+            error = EventNotStored(f"the event stream did not answer: {exc}")
+            _fail(waiters, error)
+            if batch.offered:
+                self._keep(batch)
             return
         except BaseException as exc:  # cancelled on shutdown: nobody waits for nothing
-            _fail(waiters, EventNotStored(f"the event was not sent: {exc!r}"))
+            error = EventNotStored(f"the event was not sent: {exc!r}")
+            _fail(waiters, error)
+            self._lose(batch, error)
             raise
+        self._stored(batch, ids)
+
+    def _stored(self, batch: _Batch, ids: list[Any]) -> None:
         self.round_trips += 1
-        self.events += len(waiters)
+        self.events += len(batch.entries)
         TRACKING_STREAM_BATCHES.inc()
-        for waiter, entry in zip(waiters, ids, strict=True):
-            if not waiter.done():
-                waiter.set_result(entry.decode() if isinstance(entry, bytes) else str(entry))
+        if batch.offered:
+            self.unacknowledged -= batch.offered
+        events = TRACKING_EVENTS
+        for waiter, entry in zip(batch.waiters, ids, strict=True):
+            if waiter.__class__ is str:
+                events.add(waiter)
+            elif not waiter.done():  # type: ignore[union-attr]
+                waiter.set_result(entry.decode() if isinstance(entry, bytes) else str(entry))  # type: ignore[union-attr]
+
+    def _keep(self, batch: _Batch) -> None:
+        """Hold a failed batch's offered entries for `_retry` (its waiters have been
+        told already)."""
+        if batch.offered < len(batch.entries):
+            kept = _Batch()
+            for entry, waiter in zip(batch.entries, batch.waiters, strict=True):
+                if waiter.__class__ is str:
+                    kept.entries.append(entry)
+                    kept.waiters.append(waiter)
+            kept.offered = len(kept.entries)
+            kept.arguments = sum(_arguments(entry) for entry in kept.entries)
+            batch = kept
+        assert self._loop is not None
+        self._failed.append((self._loop.time(), batch))
+        if self._retrying is None:
+            self._retrying = self._loop.create_task(self._retry())
+
+    async def _retry(self) -> None:
+        """Send the failed batches again, oldest first, pausing longer after each
+        failure (from RETRY_FIRST_SECONDS up to RETRY_MAX_SECONDS, with jitter); a batch
+        still refused `retry_seconds` after its first failure is counted lost."""
+        assert self._loop is not None
+        pause = RETRY_FIRST_SECONDS
+        try:
+            while self._failed:
+                await asyncio.sleep(pause * random.uniform(0.5, 1.0))  # noqa: S311 (jitter)
+                while self._failed:
+                    failed_at, batch = self._failed[0]
+                    try:
+                        ids = await self.store(batch.entries, batch.arguments)
+                    except _STORE_ERRORS as exc:
+                        if self._loop.time() - failed_at >= self.retry_seconds:
+                            self._failed.popleft()
+                            self._lose(batch, EventNotStored(f"gave up retrying: {exc}"))
+                            continue
+                        pause = min(pause * 2, RETRY_MAX_SECONDS)
+                        break
+                    self._failed.popleft()
+                    self._stored(batch, ids)
+                    pause = RETRY_FIRST_SECONDS
+        except BaseException as exc:
+            error = EventNotStored(f"the event was not sent: {exc!r}")
+            while self._failed:
+                self._lose(self._failed.popleft()[1], error)
+            raise
+        finally:
+            self._retrying = None
+
+    def _lose(self, batch: _Batch, error: EventNotStored) -> None:
+        """Count a batch's offered entries lost, by kind."""
+        if not batch.offered:
+            return
+        self.unacknowledged -= batch.offered
+        lost: dict[str, int] = {}
+        for waiter in batch.waiters:
+            if waiter.__class__ is str:
+                lost[waiter] = lost.get(waiter, 0) + 1
+        for kind, count in lost.items():
+            TRACKING_EVENTS_LOST.labels(kind=kind).inc(count)
+        _log.warning("tracking events not stored", events=lost, error=str(error))
 
     async def store(self, entries: list[bytes], arguments: int) -> list[Any]:
         """One round trip: the entries appended, their ids in order."""
@@ -235,10 +369,16 @@ class EventBatcher:
         return list(reply)
 
     async def drain(self) -> None:
-        """Wait for every flush in flight, and the events still waiting (on shutdown)."""
+        """Wait until every event taken so far is stored or counted lost: the flushes in
+        flight, the events still waiting, and the retries (on shutdown, and where a
+        test reads the stream)."""
         self._flush_now()
-        while self._flushes:
-            await asyncio.gather(*self._flushes, return_exceptions=True)
+        while self._flushes or self._retrying is not None:
+            await asyncio.gather(
+                *self._flushes,
+                *([self._retrying] if self._retrying is not None else []),
+                return_exceptions=True,
+            )
             self._flush_now()
 
     async def aclose(self) -> None:

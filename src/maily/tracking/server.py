@@ -53,6 +53,8 @@ def build_context(
             settings.analytics.stream_key,
             max_events=tracking.batch_max_events,
             max_in_flight=tracking.batch_max_in_flight,
+            max_unacknowledged=tracking.max_unacknowledged_events,
+            retry_seconds=tracking.retry_seconds,
         ),
         links=LinkTables(
             redis,
@@ -73,7 +75,10 @@ class TrackingMiddleware:
     def __init__(self, app: ASGIApp, owner: Any, settings: Settings) -> None:
         def context() -> TrackingContext:
             state = owner.state.maily
-            return build_context(state.settings, state.redis, state.sessionmaker)
+            built = build_context(state.settings, state.redis, state.sessionmaker)
+            # The API's shutdown drains its batcher (close_tracking).
+            owner.state.tracking_context = built
+            return built
 
         self.tracking = TrackingApp(
             context, fallback=app, bare_endpoint=settings.tracking.bare_endpoint
@@ -81,6 +86,14 @@ class TrackingMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.tracking(scope, receive, send)
+
+
+async def close_tracking(owner: Any) -> None:
+    """Send the events the API's tracking paths took and close the batcher's
+    connections (the API's lifespan, at shutdown)."""
+    context: TrackingContext | None = getattr(owner.state, "tracking_context", None)
+    if context is not None:
+        await context.batcher.aclose()
 
 
 async def run_tracking(settings: Settings, stop: asyncio.Event) -> None:

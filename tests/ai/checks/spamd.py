@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.ports import free_port
+
 SPAMD = shutil.which("spamd") or "/usr/sbin/spamd"
 START_DEADLINE_SECONDS = 90.0
 
@@ -20,12 +22,6 @@ START_DEADLINE_SECONDS = 90.0
 class Spamd:
     host: str
     port: int
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _accepts(port: int) -> bool:

@@ -10,7 +10,8 @@ import pytest
 from maily.ai.checks.spam import SpamdClient, message_to_check, parse_report
 from maily.ai.contracts import SpamCheckUnavailable
 from maily.templates.compiler import compile_template
-from tests.ai.checks.spamd import Spamd, free_port
+from tests.ai.checks.spamd import Spamd
+from tests.ports import free_port
 
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 

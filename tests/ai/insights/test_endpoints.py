@@ -15,9 +15,10 @@ from maily.ai.checks.spam import SpamdClient
 from maily.ai.insights.endpoints import get_spam_checker
 from maily.kit.db import AsyncSession
 from maily.models import Campaign, Delivery
-from tests.ai.checks.spamd import Spamd, free_port
+from tests.ai.checks.spamd import Spamd
 from tests.ai.checks.test_spam import CLEAN_MJML, SPAMMY_MJML
 from tests.conftest import Account, sign_up
+from tests.ports import free_port
 from tests.reports.support import base, event, new_campaign, stats
 
 
