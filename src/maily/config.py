@@ -203,11 +203,11 @@ class TrackingSettings(BaseModel):
     link_table_key_prefix: str = "maily:links:"
     # Link tables kept in each process (one per template a campaign sends).
     link_cache_size: int = Field(default=4096, ge=1)
-    # Events appended to the stream in one round trip at most; a batch also goes out
-    # on the next turn of the event loop, whichever comes first.
+    # Events appended to the stream in one round trip at most; a batch goes out on
+    # the next turn of the event loop, or when full, once a round trip is free.
     batch_max_events: int = Field(default=256, ge=1, le=10_000)
-    # Batches on their way to Redis at once; further events wait for the next batch,
-    # so batches grow with load rather than round trips.
+    # Batches (and connections) on their way to Redis at once; further events wait for
+    # the next batch, so batches grow with load rather than round trips.
     batch_max_in_flight: int = Field(default=2, ge=1, le=64)
     # Open and click events answered before Redis acknowledged them, at most: beyond
     # that a request waits for its own event (so a slow or absent Redis holds requests

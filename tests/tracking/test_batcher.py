@@ -29,12 +29,21 @@ class GatedBatcher(EventBatcher):
         self.gate = asyncio.Event()
         self.waiting = asyncio.Event()
         self.calls = 0
+        self.sizes: list[int] = []
+        self.open = 0
+        self.most_open = 0
 
     async def store(self, entries: list[bytes], arguments: int) -> list[Any]:
         self.calls += 1
+        self.sizes.append(len(entries))
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
         self.waiting.set()
-        await self.gate.wait()
-        return await super().store(entries, arguments)
+        try:
+            await self.gate.wait()
+            return await super().store(entries, arguments)
+        finally:
+            self.open -= 1
 
 
 async def test_concurrent_events_are_one_round_trip_and_answered_after_xadd(redis: Redis) -> None:
@@ -151,6 +160,19 @@ async def test_offers_are_refused_while_too_many_are_unacknowledged(redis: Redis
     assert offer(batcher, 4)
     await batcher.drain()
     assert await numbers(redis) == [0, 1, 2, 3, 4]
+
+
+async def test_full_batches_wait_for_a_free_round_trip(redis: Redis) -> None:
+    batcher = GatedBatcher(redis, max_events=10, max_in_flight=1, max_unacknowledged=1000)
+    assert all([offer(batcher, n) for n in range(35)])
+    await asyncio.wait_for(batcher.waiting.wait(), 5)
+    # Redis is slow (the gate): the full batches behind the one on its way wait.
+    assert batcher.calls == 1
+    batcher.gate.set()
+    await asyncio.wait_for(batcher.drain(), 5)
+    assert batcher.sizes == [10, 10, 10, 5]
+    assert batcher.most_open == 1
+    assert await numbers(redis) == list(range(35))
 
 
 async def test_no_offer_is_taken_when_none_may_be_unacknowledged(redis: Redis) -> None:

@@ -13,9 +13,11 @@ before Redis acknowledged it (about one round trip of events; `drain` on shutdow
 sends everything first).
 
 The first event of a batch schedules a flush on the next turn of the event loop (by
-then every request the server handed over in the same turn has added its event), and a
-full batch flushes at once. While `max_in_flight` batches are on their way, new events
-wait for the next one, so batches grow with load instead of round trips.
+then every request the server handed over in the same turn has added its event). While
+`max_in_flight` batches are on their way, new events wait for the next one, so batches
+grow with load instead of round trips; a batch that reaches `max_events` is closed and
+goes as soon as one on its way comes back. No more than `max_in_flight` round trips (and
+connections; the retries take one more) are ever open at once.
 
 One batch is one EVALSHA of a short Lua script that XADDs each entry (the stream entry
 format is `maily.analytics.stream`'s, unchanged): one command and one reply per batch
@@ -169,6 +171,10 @@ class EventBatcher:
         self._batch: _Batch | None = None
         self._scheduled = False
         self._flushes: set[asyncio.Task[None]] = set()
+        # Full batches waiting for one on its way to come back: never more than
+        # max_in_flight round trips (and connections) at once, even when requests
+        # do not wait for theirs and Redis is slow.
+        self._full: deque[_Batch] = deque()
         # Offered entries Redis did not take, oldest first, each batch with the time
         # it first failed; `_retrying` sends them again.
         self._failed: deque[tuple[float, _Batch]] = deque()
@@ -220,7 +226,10 @@ class EventBatcher:
         if waiter.__class__ is str:
             batch.offered += 1
         if len(batch.entries) >= self.max_events:
-            self._flush_now()
+            # Full: it goes as soon as fewer than max_in_flight are on their way.
+            self._batch = None
+            self._full.append(batch)
+            self._send_full()
         elif not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._flush_soon)  # type: ignore[union-attr]
@@ -231,11 +240,18 @@ class EventBatcher:
         if len(self._flushes) < self.max_in_flight:
             self._flush_now()
 
+    def _send_full(self) -> None:
+        while self._full and len(self._flushes) < self.max_in_flight:
+            self._start(self._full.popleft())
+
     def _flush_now(self) -> None:
         batch = self._batch
         if batch is None:
             return
         self._batch = None
+        self._start(batch)
+
+    def _start(self, batch: _Batch) -> None:
         assert self._loop is not None
         task = self._loop.create_task(self._send(batch))
         self._flushes.add(task)
@@ -243,7 +259,12 @@ class EventBatcher:
 
     def _flushed(self, task: asyncio.Task[None]) -> None:
         self._flushes.discard(task)
-        if self._batch is not None and not self._scheduled:
+        self._send_full()
+        if (
+            self._batch is not None
+            and not self._scheduled
+            and len(self._flushes) < self.max_in_flight
+        ):
             self._flush_now()
 
     async def _send(self, batch: _Batch) -> None:
@@ -372,14 +393,16 @@ class EventBatcher:
         """Wait until every event taken so far is stored or counted lost: the flushes in
         flight, the events still waiting, and the retries (on shutdown, and where a
         test reads the stream)."""
-        self._flush_now()
-        while self._flushes or self._retrying is not None:
-            await asyncio.gather(
-                *self._flushes,
-                *([self._retrying] if self._retrying is not None else []),
-                return_exceptions=True,
-            )
-            self._flush_now()
+        while True:
+            self._send_full()
+            if not self._full and len(self._flushes) < self.max_in_flight:
+                self._flush_now()
+            pending: set[asyncio.Task[None]] = set(self._flushes)
+            if self._retrying is not None:
+                pending.add(self._retrying)
+            if not pending:
+                return
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
 
     async def aclose(self) -> None:
         """`drain`, then close the batcher's own connections."""
