@@ -3,7 +3,9 @@ server: the real `TrackingApp` and context (token check, machine rules, the batc
 on the real Redis of MAILY_REDIS_URL) called with ASGI scopes the way granian calls
 it, `--connections` requests at a time, timed with `time.process_time()`. Also the
 open path with its event taken and dropped in-process (what the request costs apart
-from the batcher and Redis) and the bare pixel. These figures move far less from run to run than
+from the batcher and Redis) and the bare pixel; and the open, click and bare paths
+again through `__rsgi__`, the interface `maily tracking` serves them on (the scope and
+protocol reduced to what those endpoints read and call). These figures move far less from run to run than
 `tracking.py`'s, whose server shares the cores with wrk and Redis, so a change to the
 request path can be judged by them first. Prints one JSON line."""
 
@@ -16,6 +18,7 @@ import os
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvloop
@@ -39,6 +42,50 @@ def scope(path: str) -> dict[str, Any]:
         "headers": [(b"host", b"t.example.com"), (b"user-agent", USER_AGENT), (b"accept", b"*/*")],
         "client": ("203.0.113.7", 52044),
     }
+
+
+@dataclass(frozen=True)
+class RSGIScope:
+    """What the endpoints read of granian's RSGI scope."""
+
+    path: str
+    method: str = "GET"
+    client: str = "203.0.113.7:52044"
+    headers: dict[str, str] = field(
+        default_factory=lambda: {"host": "t.example.com", "user-agent": USER_AGENT.decode()}
+    )
+
+
+class RSGIProtocol:
+    """What the open and click endpoints call on granian's RSGI protocol."""
+
+    def __init__(self) -> None:
+        self.statuses: list[int] = []
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.statuses.append(status)
+
+
+async def measure_rsgi(
+    app: TrackingApp, paths: list[str], requests: int, connections: int
+) -> float:
+    """`measure` through `__rsgi__`, the way `maily tracking` serves."""
+    protocol = RSGIProtocol()
+    scopes = [RSGIScope(path) for path in paths]
+
+    async def connection(first: int) -> None:
+        for n in range(first, requests, connections):
+            await app.__rsgi__(scopes[n % len(scopes)], protocol)
+
+    started = time.process_time()
+    await asyncio.gather(*(connection(n) for n in range(connections)))
+    spent = time.process_time() - started
+    bad = [status for status in protocol.statuses if status not in (200, 302)]
+    if bad or len(protocol.statuses) != requests:
+        raise SystemExit(
+            f"{len(bad)} of {len(protocol.statuses)} requests answered {sorted(set(bad))}"
+        )
+    return round(spent * 1e6 / requests, 2)
 
 
 async def measure(
@@ -92,24 +139,31 @@ async def main() -> None:
     await publish_link_table(redis, table, LINKS, prefix)
     await context.links.url(table, 0)  # in this process's cache, as after the first click
     deliveries = [uuid.uuid4() for _ in range(args.tokens)]
-    opens = [scope(f"/t/o/{context.signer.sign_open(d)}.gif") for d in deliveries]
-    clicks = [
-        scope(f"/t/c/{context.signer.sign_click(d, n % len(LINKS), table)}")
+    open_paths = [f"/t/o/{context.signer.sign_open(d)}.gif" for d in deliveries]
+    click_paths = [
+        f"/t/c/{context.signer.sign_click(d, n % len(LINKS), table)}"
         for n, d in enumerate(deliveries)
     ]
+    opens = [scope(path) for path in open_paths]
+    clicks = [scope(path) for path in click_paths]
     try:
         figures: dict[str, Any] = {"bench": "tracking_cpu", "requests": args.requests}
         await measure(app, opens, args.requests // 10, args.connections)  # warm-up
         figures["open_cpu_us"] = await measure(app, opens, args.requests, args.connections)
         figures["click_cpu_us"] = await measure(app, clicks, args.requests, args.connections)
+        figures["rsgi_open_cpu_us"] = await measure_rsgi(
+            app, open_paths, args.requests, args.connections
+        )
+        figures["rsgi_click_cpu_us"] = await measure_rsgi(
+            app, click_paths, args.requests, args.connections
+        )
         batcher = context.batcher
         await batcher.drain()  # opens and clicks answer before Redis has their events
         figures["events_per_round_trip"] = round(batcher.events / max(1, batcher.round_trips), 1)
         stored = await redis.xlen(stream_key)
-        if stored != args.requests // 10 + 2 * args.requests:
-            raise SystemExit(
-                f"{stored} stream entries for {args.requests // 10 + 2 * args.requests} requests"
-            )
+        expected = args.requests // 10 + 4 * args.requests
+        if stored != expected:
+            raise SystemExit(f"{stored} stream entries for {expected} requests")
         figures["stream_entries"] = stored
 
         def taken(entry: bytes, arguments: int, kind: str) -> bool:
@@ -121,6 +175,9 @@ async def main() -> None:
         )
         figures["bare_cpu_us"] = await measure(
             app, [scope("/t/bare")], args.requests, args.connections
+        )
+        figures["rsgi_bare_cpu_us"] = await measure_rsgi(
+            app, ["/t/bare"], args.requests, args.connections
         )
         figures["loadavg"] = [round(x, 2) for x in os.getloadavg()]
     finally:
