@@ -5,9 +5,10 @@ it, `--connections` requests at a time, timed with `time.process_time()`. Also t
 open path with its event taken and dropped in-process (what the request costs apart
 from the batcher and Redis) and the bare pixel; and the open, click and bare paths
 again through `__rsgi__`, the interface `maily tracking` serves them on (the scope and
-protocol reduced to what those endpoints read and call). These figures move far less from run to run than
-`tracking.py`'s, whose server shares the cores with wrk and Redis, so a change to the
-request path can be judged by them first. Prints one JSON line."""
+protocol reduced to what those endpoints read and call). These figures move far less
+from run to run than `tracking.py`'s, whose server shares the cores with wrk and
+Redis, so a change to the request path can be judged by them first. Prints one JSON
+line."""
 
 from __future__ import annotations
 

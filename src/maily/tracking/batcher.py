@@ -134,8 +134,8 @@ class _Batch:
 
 def _fail(waiters: list[asyncio.Future[str] | str], error: EventNotStored) -> None:
     for waiter in waiters:
-        if waiter.__class__ is not str and not waiter.done():  # type: ignore[union-attr]
-            waiter.set_exception(error)  # type: ignore[union-attr]
+        if not isinstance(waiter, str) and not waiter.done():
+            waiter.set_exception(error)
 
 
 _STORE_ERRORS = (RedisError, OSError, TimeoutError)
@@ -223,7 +223,7 @@ class EventBatcher:
         batch.entries.append(entry)
         batch.arguments += arguments
         batch.waiters.append(waiter)
-        if waiter.__class__ is str:
+        if isinstance(waiter, str):
             batch.offered += 1
         if len(batch.entries) >= self.max_events:
             # Full: it goes as soon as fewer than max_in_flight are on their way.
@@ -236,6 +236,9 @@ class EventBatcher:
 
     def _flush_soon(self) -> None:
         self._scheduled = False
+        self._flush_if_room()
+
+    def _flush_if_room(self) -> None:
         # Enough batches on their way: this one goes when one of them comes back.
         if len(self._flushes) < self.max_in_flight:
             self._flush_now()
@@ -260,12 +263,8 @@ class EventBatcher:
     def _flushed(self, task: asyncio.Task[None]) -> None:
         self._flushes.discard(task)
         self._send_full()
-        if (
-            self._batch is not None
-            and not self._scheduled
-            and len(self._flushes) < self.max_in_flight
-        ):
-            self._flush_now()
+        if not self._scheduled:  # else it goes on the loop turn already asked for
+            self._flush_if_room()
 
     async def _send(self, batch: _Batch) -> None:
         waiters = batch.waiters
@@ -292,10 +291,10 @@ class EventBatcher:
             self.unacknowledged -= batch.offered
         events = TRACKING_EVENTS
         for waiter, entry in zip(batch.waiters, ids, strict=True):
-            if waiter.__class__ is str:
+            if isinstance(waiter, str):
                 events.add(waiter)
-            elif not waiter.done():  # type: ignore[union-attr]
-                waiter.set_result(entry.decode() if isinstance(entry, bytes) else str(entry))  # type: ignore[union-attr]
+            elif not waiter.done():
+                waiter.set_result(entry.decode() if isinstance(entry, bytes) else str(entry))
 
     def _keep(self, batch: _Batch) -> None:
         """Hold a failed batch's offered entries for `_retry` (its waiters have been
@@ -303,7 +302,7 @@ class EventBatcher:
         if batch.offered < len(batch.entries):
             kept = _Batch()
             for entry, waiter in zip(batch.entries, batch.waiters, strict=True):
-                if waiter.__class__ is str:
+                if isinstance(waiter, str):
                     kept.entries.append(entry)
                     kept.waiters.append(waiter)
             kept.offered = len(kept.entries)
@@ -352,7 +351,7 @@ class EventBatcher:
         self.unacknowledged -= batch.offered
         lost: dict[str, int] = {}
         for waiter in batch.waiters:
-            if waiter.__class__ is str:
+            if isinstance(waiter, str):
                 lost[waiter] = lost.get(waiter, 0) + 1
         for kind, count in lost.items():
             TRACKING_EVENTS_LOST.labels(kind=kind).inc(count)
@@ -395,8 +394,7 @@ class EventBatcher:
         test reads the stream)."""
         while True:
             self._send_full()
-            if not self._full and len(self._flushes) < self.max_in_flight:
-                self._flush_now()
+            self._flush_if_room()
             pending: set[asyncio.Task[None]] = set(self._flushes)
             if self._retrying is not None:
                 pending.add(self._retrying)
