@@ -73,6 +73,22 @@ def test_a_click_written_without_a_link_table_still_decodes() -> None:
     assert (event.link_index, event.link_table) == (2, None)
 
 
+@pytest.mark.parametrize("event", EVENTS, ids=[e.kind.value for e in EVENTS])
+def test_bytes_and_str_fields_decode_alike(event: TrackingEvent) -> None:
+    fields = encode_event(event)
+    raw = {key.encode(): value.encode() for key, value in fields.items()}
+    assert decode_event(fields) == decode_event(raw) == event
+
+
+def test_a_str_field_wins_over_the_same_name_as_bytes() -> None:
+    delivery = uuid.uuid4()
+    for fields in (
+        {"k": "open", b"k": b"click", "d": delivery.hex, "t": "1"},
+        {b"k": b"click", "k": "open", "d": delivery.hex, "t": "1"},
+    ):
+        assert decode_event(fields).kind is EventKind.open
+
+
 @pytest.mark.parametrize(
     "fields",
     [
@@ -82,6 +98,9 @@ def test_a_click_written_without_a_link_table_still_decodes() -> None:
         {"k": "click", "d": uuid.uuid4().hex, "t": "1", "l": "x"},
         {"k": "click", "d": uuid.uuid4().hex, "t": "1", "l": "0", "lt": "not-a-table"},
         {"k": "open", "d": uuid.uuid4().hex, "t": "1", "m": "gremlin"},
+        {"d": uuid.uuid4().hex, "t": "1"},
+        {"k": "open", "t": "1"},
+        {b"k": b"open", b"d": uuid.uuid4().hex.encode()},
     ],
 )
 def test_a_malformed_entry_is_a_format_error(fields: dict[str, str]) -> None:

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
@@ -103,16 +103,16 @@ def _unstorable(exc: BaseException) -> bool:
     return str(state)[:2] in ("22", "23")
 
 
-def _storable(event: TrackingEvent) -> TrackingEvent:
-    """The event, if PostgreSQL can store it; otherwise StreamFormatError (an entry that
-    fails the batch every time would stop the stream)."""
+def _storable(event: TrackingEvent) -> tuple[TrackingEvent, datetime]:
+    """The event and its time, if PostgreSQL can store it; otherwise StreamFormatError
+    (an entry that fails the batch every time would stop the stream)."""
     try:
-        event_time(event.at_ms)
+        at = event_time(event.at_ms)
     except (ValueError, OverflowError, OSError) as exc:
         raise StreamFormatError(f"event time out of range: {event.at_ms}") from exc
     if event.link_index is not None and not 0 <= event.link_index <= _MAX_LINK_INDEX:
         raise StreamFormatError(f"link index out of range: {event.link_index}")
-    return event
+    return event, at
 
 
 def default_consumer_name() -> str:
@@ -310,12 +310,12 @@ class AnalyticsConsumer:
     async def process(self, entries: Sequence[Entry]) -> BatchReport:
         started = time.perf_counter()
         report = BatchReport(entries=len(entries))
-        decoded: list[tuple[str, TrackingEvent]] = []
+        decoded: list[tuple[str, TrackingEvent, datetime]] = []
         for entry_id, fields in entries:
             try:
                 if not fields:
                     raise StreamFormatError("the entry has no fields (deleted)")
-                decoded.append((entry_id, _storable(decode_event(fields))))
+                decoded.append((entry_id, *_storable(decode_event(fields))))
             except StreamFormatError as exc:
                 report.undecodable += 1
                 _log.warning("undecodable event entry acknowledged", entry=entry_id, error=str(exc))
@@ -346,17 +346,18 @@ class AnalyticsConsumer:
     async def _store(
         self,
         session: AsyncSession,
-        decoded: Sequence[tuple[str, TrackingEvent]],
+        decoded: Sequence[tuple[str, TrackingEvent, datetime]],
         report: BatchReport,
     ) -> Tally | None:
         if not decoded:
             return None
         repo = AnalyticsRepository(session)
-        contexts = await repo.resolve({event.delivery_id for _, event in decoded})
-        missing = {event.delivery_id for _, event in decoded} - contexts.keys()
+        named = {event.delivery_id for _, event, _ in decoded}
+        contexts = await repo.resolve(named)
+        missing = named - contexts.keys()
         busy = await repo.existing(missing) if missing else set()
         items: list[Incoming] = []
-        for entry_id, event in decoded:
+        for entry_id, event, at in decoded:
             context = contexts.get(event.delivery_id)
             if event.delivery_id in busy:
                 # Its row is locked by another transaction: this entry stays pending
@@ -371,7 +372,7 @@ class AnalyticsConsumer:
                     delivery_id=event.delivery_id.hex,
                 )
                 continue
-            items.append(Incoming(entry_id, event, event_time(event.at_ms), context))
+            items.append(Incoming(entry_id, event, at, context))
         # What is stored about each click, bounce, complaint or delivery notice's message.
         others = [item for item in items if item.event.kind in _WITH_PRIORS]
         priors = await repo.priors(others, self.timing.scanner_burst)

@@ -25,7 +25,7 @@ from maily.analytics.tally import (
     Tally,
 )
 from maily.kit.db import AsyncSession
-from maily.kit.db.base import new_uuid
+from maily.kit.db.base import new_uuid_run
 from maily.models.analytics import CAMPAIGN_COUNTERS, DOMAIN_COUNTERS, LINK_COUNTERS
 
 # The deliveries a batch names, row-locked: two consumers handling events of one message
@@ -38,13 +38,13 @@ from maily.models.analytics import CAMPAIGN_COUNTERS, DOMAIN_COUNTERS, LINK_COUN
 # one join on `d.id = ANY(:ids)`, the planner may read the campaign's whole ledger
 # through the (workspace, campaign, contact) index and filter it: fine on a small
 # campaign, one full read of a million rows per batch on a big one.
+# The columns are in DeliveryContext's field order: each row becomes one positionally.
 _RESOLVE = text(
     """
     SELECT d.workspace_id, d.id, d.campaign_id, d.contact_id,
            coalesce(d.variant, '') AS variant,
            lower(split_part(d.email, '@', 2)) AS domain,
-           d.sent_at, d.first_open_at, d.first_human_open_at,
-           d.first_click_at, d.first_human_click_at,
+           d.sent_at,
            coalesce(
                (SELECT CAST(v ->> 'template_id' AS uuid)
                   FROM jsonb_array_elements(coalesce(c.ab_test -> 'variants', '[]'::jsonb)) AS v
@@ -52,7 +52,9 @@ _RESOLVE = text(
                    AND v ->> 'template_id' IS NOT NULL
                  LIMIT 1),
                c.template_id
-           ) AS template_id
+           ) AS template_id,
+           d.first_open_at, d.first_human_open_at,
+           d.first_click_at, d.first_human_click_at
       FROM (SELECT DISTINCT k.id FROM unnest(CAST(:ids AS uuid[])) AS k(id) ORDER BY k.id) AS k
      CROSS JOIN LATERAL (
            SELECT * FROM deliveries AS one WHERE one.id = k.id
@@ -288,23 +290,7 @@ class AnalyticsRepository:
         if not delivery_ids:
             return {}
         rows = await self.session.execute(_RESOLVE, {"ids": list(delivery_ids)})
-        return {
-            row.id: DeliveryContext(
-                workspace_id=row.workspace_id,
-                delivery_id=row.id,
-                campaign_id=row.campaign_id,
-                contact_id=row.contact_id,
-                variant=row.variant,
-                domain=row.domain,
-                sent_at=row.sent_at,
-                template_id=row.template_id,
-                first_open_at=row.first_open_at,
-                first_human_open_at=row.first_human_open_at,
-                first_click_at=row.first_click_at,
-                first_human_click_at=row.first_human_click_at,
-            )
-            for row in rows
-        }
+        return {row[1]: DeliveryContext(*row) for row in rows}
 
     async def existing(self, delivery_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
         """Which of `delivery_ids` name a delivery (locked or not)."""
@@ -334,9 +320,10 @@ class AnalyticsRepository:
             "until": datetime.now(UTC) + PRIOR_MARGIN,
             "burst": burst,
         }
+        rows = await self.session.execute(_PRIOR, params)
         return {
-            row.pos: Prior(url=row.url, burst=row.burst, seen=row.seen, seen_human=row.seen_human)
-            for row in await self.session.execute(_PRIOR, params)
+            pos: Prior(url=url, burst=burst, seen=seen, seen_human=seen_human)
+            for pos, url, burst, seen, seen_human in rows
         }
 
     async def store_events(self, items: Sequence[Incoming]) -> set[str]:
@@ -344,10 +331,11 @@ class AnalyticsRepository:
         were stored by an earlier delivery of the same entry)."""
         if not items:
             return set()
+        first = new_uuid_run(len(items))
         params = {
             "workspace_ids": [i.context.workspace_id for i in items],
             "ats": [i.at for i in items],
-            "ids": [new_uuid() for _ in items],
+            "ids": [uuid.UUID(int=first + n) for n in range(len(items))],
             "contact_ids": [i.context.contact_id for i in items],
             "campaign_ids": [i.context.campaign_id for i in items],
             "types": [i.event.kind.value for i in items],
