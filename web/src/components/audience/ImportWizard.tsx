@@ -88,7 +88,7 @@ export function ImportWizard() {
     mutationFn: async () => {
       if (!uploaded) throw new Error("upload a file first");
       const path = { workspace_id: ws, import_id: uploaded.id };
-      unwrap(
+      await unwrap(
         api.PATCH("/api/v1/workspaces/{workspace_id}/imports/{import_id}", {
           params: { path },
           body: {

@@ -149,7 +149,7 @@ function ListForm({ list, onDone }: { list: ListWithCounts | null; onDone: () =>
   const remove = useMutation({
     mutationFn: async () => {
       if (!list) return;
-      unwrap(
+      await unwrap(
         api.DELETE("/api/v1/workspaces/{workspace_id}/lists/{list_id}", {
           params: { path: { workspace_id: ws, list_id: list.id } },
         }),
