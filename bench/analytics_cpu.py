@@ -26,24 +26,27 @@ import time
 import uuid
 from pathlib import Path
 
-import psutil
 import psycopg
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from maily.analytics.consumer import AnalyticsConsumer
-from maily.analytics.stream import ANALYTICS_GROUP, EventKind, TrackingEvent, append_events
+from maily.analytics.stream import EventKind, TrackingEvent, append_events
 from maily.config import Settings
 from maily.kit.db import create_engine, create_sessionmaker
 from maily.kit.db.migrate import upgrade
 from maily.tracking.links import link_table_id
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tracking import (  # the bench next to this one
+from send_throughput import cpu_seconds, database_backends  # the benches next to this one
+
+from tracking import (
     ENCRYPTION_KEY,
     LINKS,
     SECRET_KEY,
     build_database,
     conninfo,
+    group_drained,
     log,
 )
 
@@ -55,26 +58,8 @@ APPEND_CHUNK = 5_000
 
 
 def backends_cpu(database: str) -> float:
-    """CPU seconds spent so far by the PostgreSQL backends connected to `database`."""
-    total = 0.0
-    for process in psutil.process_iter(["name", "cmdline"]):
-        cmdline = " ".join(process.info["cmdline"] or [])
-        if cmdline.startswith("postgres:") and f" {database} " in f" {cmdline} ":
-            try:
-                times = process.cpu_times()
-            except psutil.Error:
-                continue
-            total += times.user + times.system
-    return total
-
-
-async def caught_up(redis: Redis, stream_key: str) -> bool:
-    for group in await redis.xinfo_groups(stream_key):
-        info = {(k.decode() if isinstance(k, bytes) else k): v for k, v in group.items()}
-        name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
-        if name == ANALYTICS_GROUP:
-            return not int(info["pending"]) and not int(info.get("lag") or 0)
-    return False
+    """CPU seconds spent so far by the PostgreSQL backends serving `database`."""
+    return sum(cpu_seconds(proc) for proc in database_backends(database, but=-1))
 
 
 async def run(args: argparse.Namespace, url: str, database: str) -> dict[str, object]:
@@ -91,6 +76,8 @@ async def run(args: argparse.Namespace, url: str, database: str) -> dict[str, ob
     deliveries = [uuid.uuid4() for _ in range(args.recipients)]
     await build_database(url, workspace, table, deliveries)
     redis = Redis.from_url(os.environ["MAILY_REDIS_URL"])
+    # The drain check between steps, as tracking.py makes it after its load.
+    watcher = SyncRedis.from_url(os.environ["MAILY_REDIS_URL"])
     engine = create_engine(url, pool_size=2, max_overflow=0)
     try:
         await redis.flushdb()
@@ -128,13 +115,14 @@ async def run(args: argparse.Namespace, url: str, database: str) -> dict[str, ob
         while True:
             report = await consumer.step()
             batches += report is not None
-            if report is None and await caught_up(redis, stream_key):
+            if report is None and group_drained(watcher, stream_key):
                 break
         took = time.perf_counter() - started
         cpu = time.process_time() - cpu_before
         pg_cpu = backends_cpu(database) - pg_before
     finally:
         await redis.aclose()
+        watcher.close()
         await engine.dispose()
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT count(*) FROM events").fetchone()
