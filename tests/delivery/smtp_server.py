@@ -17,7 +17,9 @@ stops reading, so the client cannot finish writing the body. A message read in f
 but then dropped or left hanging is kept in `unacknowledged`, not in `messages`.
 
 `Session.pipelined_reads` counts reads that carried more than one command: a client
-that waits for each reply can never cause one, so it proves pipelining was used."""
+that waits for each reply can never cause one, so it proves pipelining was used.
+`Session.envelopes_behind_dot` counts MAIL commands that arrived in the same read as
+the previous message's final dot (a client saving a round trip per message)."""
 
 from __future__ import annotations
 
@@ -86,6 +88,7 @@ class Session:
     id: int
     commands: list[str] = field(default_factory=list)
     pipelined_reads: int = 0
+    envelopes_behind_dot: int = 0
     tls: bool = False
     user: str | None = None
     closed: bool = False
@@ -297,10 +300,12 @@ class _ServerProtocol(asyncio.Protocol):
             return
         self.buffer += data
         commands = 0
+        after_dot = False
         while self.state not in ("hung", "tls"):
             if self.state == "data":
                 if not self._take_body():
                     return
+                after_dot = True
                 continue
             end = self.buffer.find(b"\r\n")
             if end < 0:
@@ -310,6 +315,9 @@ class _ServerProtocol(asyncio.Protocol):
             commands += 1
             if commands == 2:
                 self.session.pipelined_reads += 1
+            if after_dot and line[:5].upper() == b"MAIL ":
+                self.session.envelopes_behind_dot += 1
+            after_dot = False
             self._command(line)
 
     def _take_body(self) -> bool:

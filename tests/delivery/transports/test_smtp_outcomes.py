@@ -182,6 +182,37 @@ async def test_connection_dropped(
 
 
 @pytest.mark.parametrize(
+    ("action", "outcome"),
+    [
+        (Drop(), Outcome.unknown),
+        (Hang(), Outcome.unknown),
+        (Reply(421, "4.3.2 shutting down"), Outcome.deferred),
+    ],
+    ids=["dropped", "silent", "421"],
+)
+async def test_the_message_behind_a_lost_final_dot_goes_once_over_a_new_session(
+    action: Drop | Hang | Reply, outcome: Outcome
+) -> None:
+    # With pipelining, the next message's envelope went out with the victim's final
+    # dot; that session ends before answering it, so the next message must go over
+    # a new session, once, and nothing else may be lost.
+    async with SMTPTestServer(pipelining=True) as server:
+        transport = plain_transport(server, max_connections=1, data_timeout=0.3)
+        messages = [outgoing(r) for r in addresses(4)]
+        server.inject("body", action, match=messages[1].recipient)
+
+        results = await transport.send(messages)
+        await transport.aclose()
+
+    assert [r.outcome for r in results] == [Outcome.sent, outcome, Outcome.sent, Outcome.sent]
+    assert server.recipients == [messages[i].recipient for i in (0, 2, 3)]
+    assert server.sessions[0].envelopes_behind_dot == 1
+    # The first session read no command after the victim's body; the second carried
+    # the rest.
+    assert [s.commands.count("MAIL") for s in server.sessions] == [2, 2]
+
+
+@pytest.mark.parametrize(
     ("stage", "outcome"),
     [("mail", Outcome.deferred), ("rcpt", Outcome.deferred), ("body", Outcome.unknown)],
 )

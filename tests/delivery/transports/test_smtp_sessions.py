@@ -168,6 +168,38 @@ async def test_pipelining_is_used_when_offered_and_only_then() -> None:
     assert len(offered.messages) == len(absent.messages) == 20
 
 
+async def test_the_next_envelope_goes_out_with_the_final_dot() -> None:
+    async with SMTPTestServer(pipelining=True) as offered:
+        transport = plain_transport(offered, max_connections=1, messages_per_connection=8)
+        results = await transport.send([outgoing(r) for r in rcpts(20)])
+        await transport.aclose()
+    async with SMTPTestServer(pipelining=False) as absent:
+        transport = plain_transport(absent, max_connections=1)
+        await transport.send([outgoing(r) for r in rcpts(5)])
+        await transport.aclose()
+
+    assert [r.outcome for r in results] == [Outcome.sent] * 20
+    assert offered.recipients == rcpts(20)
+    # Sessions of 8, 8 and 4 messages: one round trip a message after each first,
+    # and nothing written ahead into a session about to be closed.
+    assert [s.envelopes_behind_dot for s in offered.sessions] == [7, 7, 3]
+    assert [s.commands.count("MAIL") for s in offered.sessions] == [8, 8, 4]
+    assert all(s.commands[-1] == "QUIT" for s in offered.sessions)
+    assert absent.sessions[0].envelopes_behind_dot == 0
+
+
+async def test_paced_sending_writes_no_envelope_ahead() -> None:
+    # The next message may have to wait for its token: its envelope must not sit
+    # in a session meanwhile.
+    async with SMTPTestServer() as server:
+        transport = plain_transport(server, max_connections=1, rate_per_second=1000)
+        results = await transport.send([outgoing(r) for r in rcpts(5)])
+        await transport.aclose()
+
+    assert [r.outcome for r in results] == [Outcome.sent] * 5
+    assert server.sessions[0].envelopes_behind_dot == 0
+
+
 async def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
     async with SMTPTestServer() as server:
         transport = plain_transport(server, max_connections=1)

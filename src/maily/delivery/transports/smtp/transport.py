@@ -87,6 +87,9 @@ class _Pool:
     def release(self, connection: SMTPConnection) -> None:
         if connection.closed:
             pass
+        elif not connection.idle:
+            # Left mid-transaction (an envelope written ahead): not reusable.
+            connection.abort()
         elif connection.messages_sent >= self.messages_per_connection:
             connection.quit()
         else:
@@ -226,19 +229,34 @@ class SMTPTransport:
     ) -> None:
         connection: SMTPConnection | None = None
         reused = False
+        index = next(indexes, None)
         try:
-            for index in indexes:
+            while index is not None:
                 if self._pacer is not None:
                     await self._pacer.acquire()
+                # The worker's next message, taken early so that its envelope can go
+                # out with this one's final dot; unpaced sending only, and never past
+                # the session's last message.
+                following: int | None = None
                 while True:
                     if connection is None:
                         try:
                             connection, reused = await self._pool.acquire()
                         except _NoConnection as exc:
-                            # This worker stops; the others carry on with the rest.
+                            # This worker stops; the others carry on with the rest
+                            # (one taken early and not reached is deferred by send()).
                             results[index] = exc.result
                             return
-                    result = await connection.send(messages[index])
+                    if (
+                        following is None
+                        and self._pacer is None
+                        and connection.pipelining
+                        and connection.messages_sent + 1 < self._pool.messages_per_connection
+                    ):
+                        following = next(indexes, None)
+                    result = await connection.send(
+                        messages[index], messages[following] if following is not None else None
+                    )
                     if not (reused and connection.closed and connection.closed_unanswered):
                         break
                     # A pooled session the server had closed while it sat idle (its
@@ -258,6 +276,7 @@ class SMTPTransport:
                     if connection.messages_sent >= self._pool.messages_per_connection:
                         self._pool.release(connection)
                         connection = None
+                index = following if following is not None else next(indexes, None)
         finally:
             if connection is not None:
                 if _cancelling():
